@@ -6,4 +6,4 @@ Importing the package registers every component (configs do it with
 __version__ = '0.1.0'
 
 from . import utils  # noqa: F401,E402  (secure checkpoint loading is installed here)
-from . import datasets, engine, models  # noqa: F401,E402
+from . import apis, datasets, engine, models, visualization  # noqa: F401,E402

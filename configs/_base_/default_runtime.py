@@ -1,0 +1,10 @@
+# MMDetection's runtime (hooks, logger, visualiser) plus the import that registers mmdet_ext.
+_base_ = 'mmdet::_base_/default_runtime.py'
+custom_imports = dict(imports=['mmdet_ext'], allow_failed_imports=False)
+# Iteration-based schedules here: log and checkpoint by iteration (`--resume auto` continues
+# from the last checkpoint; keep `checkpoint.interval` a divisor of the schedule's val_interval).
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=2,
+                    save_last=True))
+log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)

@@ -1,0 +1,47 @@
+"""Shared fixtures: the repository root as working directory and tiny training runs."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO_CFG = osp.join(ROOT, 'configs/demo/atss_r18_fpn_shapes.py')
+ROT_DEMO_CFG = osp.join(ROOT, 'configs/demo/rotated_fcos_r18_fpn_shapes_rot.py')
+DOTA_SAMPLE = osp.normpath(osp.join(ROOT, '..', 'shared', 'data', 'dota_sample'))
+
+# A few iterations, evaluated on a handful of validation images: checks wiring, not accuracy.
+TINY = ['train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=2',
+        'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
+        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+        'val_dataloader.dataset.indices=4', 'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
+        'param_scheduler.1.end=4']
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _repo_cwd():
+    """Configs name data roots relative to the repository root, as the tools expect."""
+    old = os.getcwd()
+    os.chdir(ROOT)
+    yield
+    os.chdir(old)
+
+
+def run_tool(*args, env=None, timeout=600, check=True):
+    """Run a tool of ``tools/`` in a subprocess with this interpreter; return the result."""
+    full_env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
+    return proc
+
+
+@pytest.fixture(scope='session')
+def tiny_demo_run(tmp_path_factory):
+    """The horizontal demo config trained for 4 iterations; returns its work dir."""
+    work_dir = str(tmp_path_factory.mktemp('tiny_demo'))
+    run_tool('tools/train.py', DEMO_CFG, '--work-dir', work_dir, '--cfg-options', *TINY)
+    return work_dir
