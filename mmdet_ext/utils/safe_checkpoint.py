@@ -8,7 +8,7 @@ exactly the classes MMEngine writes, and replace the error of a refused file by 
 names the file, the refused globals and why.
 """
 import pickle
-from typing import Callable, List
+from typing import Callable, List, Tuple, Union
 
 import numpy as np
 import torch
@@ -32,11 +32,30 @@ def _dtype_classes() -> List[type]:
     return sorted({type(np.dtype(n)) for n in names}, key=lambda t: t.__name__)
 
 
-def checkpoint_safe_globals() -> List[Callable]:
+# Registered by HistoryBuffer.__init__ (the class dict is empty until a buffer exists).
+_HISTORY_BUFFER_STATISTICS = {'min', 'max', 'current', 'mean'}
+
+
+def history_buffer_getattr(obj, name: str):
+    """Stands in for ``builtins.getattr`` while unpickling.
+
+    A HistoryBuffer pickles its ``_statistics_methods`` as ``getattr(HistoryBuffer, 'min')``
+    etc., so MMEngine checkpoints reference ``builtins.getattr``. Allowing the real getattr
+    would let a crafted file reach any attribute of any allowed object; this only resolves
+    HistoryBuffer's registered statistics methods and refuses everything else.
+    """
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS | set(HistoryBuffer._statistics_methods):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}); '
+        'only HistoryBuffer statistics methods may be looked up')
+
+
+def checkpoint_safe_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     """The allow-list: everything an MMEngine Runner checkpoint contains beyond tensors."""
     multiarray = _numpy_core()
     return [multiarray.scalar, multiarray._reconstruct, np.ndarray, np.dtype, HistoryBuffer,
-            *_dtype_classes()]
+            *_dtype_classes(), (history_buffer_getattr, 'builtins.getattr')]
 
 
 def install() -> None:
@@ -52,24 +71,24 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 def _explain_refusal(filename: str, err: Exception) -> UnsafeCheckpointError:
     try:
         refused = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-                   if g not in _allowed_names()]
+                   if g not in allowed_global_names()]
     except Exception:  # noqa: BLE001 - a corrupt file: fall back on torch's message alone
         refused = []
-    what = f'it references {", ".join(refused)}' if refused else 'it is not a plain checkpoint'
+    text = str(err)
+    detail = text.split('WeightsUnpickler error:', 1)[-1].split('Check the documentation')[0]
+    reason = (f'it references {", ".join(refused)}, which is not on mmdet_ext\'s allow-list'
+              if refused else f'the restricted unpickler stopped it: {" ".join(detail.split())}')
     return UnsafeCheckpointError(
-        f'Refused to load checkpoint {filename!r}: {what}, which is not on mmdet_ext\'s '
-        'allow-list of what MMEngine checkpoints contain (tensors, numpy arrays/scalars, '
-        'HistoryBuffer). Unpickling it could execute arbitrary code, so it is loaded with '
-        'weights_only=True only. If you made this file yourself and trust it, convert it '
-        'to a plain state_dict (torch.save(model.state_dict(), path)).\n'
-        f'torch said: {err}')
+        f'Refused to load checkpoint {filename!r}: {reason}. The allow-list holds what MMEngine '
+        'checkpoints contain (tensors, numpy arrays/scalars, HistoryBuffer and its statistics '
+        'methods); unpickling anything else could execute arbitrary code, so checkpoints are '
+        'loaded with weights_only=True only. If you made this file yourself and trust it, '
+        'convert it to a plain state_dict (torch.save(model.state_dict(), path)).')
 
 
-def _allowed_names() -> set:
-    names = set()
-    for obj in checkpoint_safe_globals():
-        names.add(f'{obj.__module__}.{obj.__qualname__}')
-    return names
+def allowed_global_names() -> set:
+    return {g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+            for g in checkpoint_safe_globals()}
 
 
 def _wrap_mmengine_loader() -> None:

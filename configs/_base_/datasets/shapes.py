@@ -5,15 +5,18 @@ dataset_type = 'ShapesCocoDataset'
 data_root = 'data/shapes/'
 generate = dict(kind='shapes', seed=0)
 backend_args = None
+img_scale = (256, 256)  # the generated size: Resize is the identity, but sets scale_factor
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
