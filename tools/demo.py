@@ -70,7 +70,12 @@ def main(argv=None):
     name = osp.splitext(osp.basename(args.config))[0]
     work_dir = args.work_dir or osp.join(ROOT, 'work_dirs', f'demo_{name}')
     py = sys.executable
-    extra = ['--cfg-options', f'train_cfg.max_iters={args.iters}'] if args.iters else []
+    extra = []
+    if args.iters:  # a short run still logs, validates once and checkpoints at its end
+        n = args.iters
+        extra = ['--cfg-options', f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
+                 f'default_hooks.logger.interval={max(1, min(20, n // 5))}',
+                 f'default_hooks.checkpoint.interval={n}']
     _run([py, 'tools/train.py', args.config, '--work-dir', work_dir, '--resume', 'auto', *extra])
 
     with open(osp.join(work_dir, 'last_checkpoint')) as f:

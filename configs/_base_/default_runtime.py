@@ -4,7 +4,7 @@ custom_imports = dict(imports=['mmdet_ext'], allow_failed_imports=False)
 # Iteration-based schedules here: log and checkpoint by iteration (`--resume auto` continues
 # from the last checkpoint; keep `checkpoint.interval` a divisor of the schedule's val_interval).
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=2,
                     save_last=True))
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)

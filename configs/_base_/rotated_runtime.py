@@ -4,7 +4,7 @@ default_scope = 'mmrotate'
 custom_imports = dict(imports=['mmdet_ext'], allow_failed_imports=False)
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20),
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # iteration-based, like configs/_base_/default_runtime.py
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=2,
