@@ -1,1 +1,5 @@
+"""Assigners and IoU calculators; importing this module registers them in TASK_UTILS."""
+from .sparse_atss_assigner import SparseATSSAssigner
+from .sparse_rbbox_overlaps import SparseRBboxOverlaps2D
 
+__all__ = ['SparseATSSAssigner', 'SparseRBboxOverlaps2D']
