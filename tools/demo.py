@@ -10,7 +10,6 @@ training is complete, only re-evaluates and redraws.
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 import subprocess
 import sys

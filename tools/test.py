@@ -15,7 +15,7 @@ from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 
 import mmdet_ext  # noqa: E402,F401
 from mmdet_ext.utils import check_data_paths, prepare_cpu_distributed  # noqa: E402
-from mmdet_ext.utils.launch import build_runner, default_work_dir  # noqa: E402
+from mmdet_ext.utils.launch import build_runner, load_tool_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -64,14 +64,7 @@ def main(argv=None):
     args = parse_args(argv)
     from mmdet.engine.hooks.utils import trigger_visualization_hook
     from mmdet.evaluation import DumpDetResults
-    from mmdet.utils import setup_cache_size_limit_of_dynamo
-    setup_cache_size_limit_of_dynamo()
-
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    default_work_dir(cfg, args.config, args.work_dir)
+    cfg = load_tool_config(args)
     if not os.path.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
     cfg.load_from = args.checkpoint

@@ -9,11 +9,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 import mmdet_ext  # noqa: E402,F401  (registers components, installs safe checkpoint loading)
 from mmdet_ext.utils import check_data_paths, prepare_cpu_distributed  # noqa: E402
-from mmdet_ext.utils.launch import build_runner, default_work_dir  # noqa: E402
+from mmdet_ext.utils.launch import build_runner, load_tool_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -38,14 +38,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmdet.utils import setup_cache_size_limit_of_dynamo
-    setup_cache_size_limit_of_dynamo()
-
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    default_work_dir(cfg, args.config, args.work_dir)
+    cfg = load_tool_config(args)
 
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'

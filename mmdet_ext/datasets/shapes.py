@@ -20,12 +20,21 @@ _PALETTE = [(220, 20, 60), (0, 130, 255), (255, 180, 0)]
 
 
 class _GeneratedOnFirstUse:
-    """Mixin: generate the embedded data under ``data_root`` before loading it."""
+    """Mixin: generate the embedded data under ``data_root`` before loading it.
 
-    def _ensure_data(self, generate: Optional[dict]) -> None:
-        if generate:
+    Args:
+        generate: ``dict(kind=..., seed=0, ...)`` to generate the data under ``data_root``
+            when absent (``ensure_dataset``); ``None`` to require it on disk.
+    """
+
+    def __init__(self, *args, generate: Optional[dict] = None, **kwargs) -> None:
+        self._generate = generate
+        super().__init__(*args, **kwargs)  # loads the data list, hence after _generate
+
+    def _ensure_data(self) -> None:
+        if self._generate:
             from .synthetic import ensure_dataset
-            params = dict(generate)
+            params = dict(self._generate)
             ensure_dataset(params.pop('kind'), self.data_root, **params)
         elif self.data_root and not osp.isdir(self.data_root):
             raise FileNotFoundError(
@@ -45,12 +54,8 @@ class ShapesCocoDataset(_GeneratedOnFirstUse, CocoDataset):
     """
     METAINFO = dict(classes=SHAPES_CLASSES, palette=_PALETTE)
 
-    def __init__(self, *args, generate: Optional[dict] = None, **kwargs) -> None:
-        self._generate = generate
-        super().__init__(*args, **kwargs)
-
     def load_data_list(self) -> List[dict]:
-        self._ensure_data(self._generate)
+        self._ensure_data()
         return super().load_data_list()
 
     def parse_data_info(self, raw_data_info: dict):
@@ -83,12 +88,8 @@ class ShapesDOTADataset(_GeneratedOnFirstUse, _dota_base()):
     """
     METAINFO = dict(classes=SHAPES_ROT_CLASSES, palette=_PALETTE)
 
-    def __init__(self, *args, generate: Optional[dict] = None, **kwargs) -> None:
-        self._generate = generate
-        super().__init__(*args, **kwargs)
-
     def load_data_list(self) -> List[dict]:
-        self._ensure_data(self._generate)
+        self._ensure_data()
         if self.ann_file == '':
             return super().load_data_list()
         txt_files = sorted(glob.glob(osp.join(self.ann_file, '*.txt')))

@@ -39,6 +39,19 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
 
 
+def load_tool_config(args) -> Config:
+    """Config of a tool's ``args`` as MMDetection's tools build it: file, launcher,
+    ``--cfg-options`` merged, then the work dir (CLI > file > ``work_dirs/<name>``)."""
+    from mmdet.utils import setup_cache_size_limit_of_dynamo
+    setup_cache_size_limit_of_dynamo()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    default_work_dir(cfg, args.config, args.work_dir)
+    return cfg
+
+
 def default_work_dir(cfg: Config, config_path: str, work_dir=None) -> None:
     """MMDetection's rule: CLI ``--work-dir`` > ``work_dir`` in the file > work_dirs/<name>."""
     if work_dir is not None:
