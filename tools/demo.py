@@ -24,6 +24,7 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--iters', type=int, default=None, help='override max_iters (quick look)')
     parser.add_argument('--num-images', type=int, default=8, help='validation images in the picture')
+    parser.add_argument('--score-thr', type=float, default=0.3, help='lowest score drawn')
     return parser.parse_args(argv)
 
 
@@ -32,7 +33,8 @@ def _run(cmd):
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def draw_predictions(cfg_path: str, checkpoint: str, out_file: str, num_images: int) -> None:
+def draw_predictions(cfg_path: str, checkpoint: str, out_file: str, num_images: int,
+                     score_thr: float) -> None:
     import mmcv
     import numpy as np
     from mmdet.apis import inference_detector, init_detector
@@ -61,7 +63,7 @@ def draw_predictions(cfg_path: str, checkpoint: str, out_file: str, num_images: 
         bboxes = result.bboxes
         preds.append(dict(bboxes=np.asarray(getattr(bboxes, 'tensor', bboxes)),
                           scores=result.scores.numpy(), labels=result.labels.numpy()))
-    draw_prediction_grid(images, gts, preds, dataset.metainfo['classes'], out_file)
+    draw_prediction_grid(images, gts, preds, dataset.metainfo['classes'], out_file, score_thr=score_thr)
 
 
 def main(argv=None):
@@ -86,7 +88,7 @@ def main(argv=None):
     from mmdet_ext.visualization import plot_training_curves
     pictures = osp.join(work_dir, 'predictions.png')
     curves = osp.join(work_dir, 'curves.png')
-    draw_predictions(args.config, checkpoint, pictures, args.num_images)
+    draw_predictions(args.config, checkpoint, pictures, args.num_images, args.score_thr)
     plot_training_curves(work_dir, curves)
     print('\n=== demo finished ===')
     if metrics:
