@@ -104,3 +104,15 @@ def test_generated_on_first_use(tmp_path, kind, root, cls):
     ds = cls(data_root=str(tmp_path / root), generate=gen, pipeline=[], **ann)
     assert len(ds) == 2 and osp.isdir(tmp_path / root)
     assert all(len(ds.get_data_info(i)['instances']) >= 1 for i in range(2))
+
+
+def test_shapes_fog_config_splits():
+    """The shapes-fog base config: labelled source, unlabelled-by-contract target, target test."""
+    from mmengine.config import Config
+    from mmengine.registry import DATASETS
+    cfg = Config.fromfile('configs/_base_/datasets/shapes_fog.py')
+    init_default_scope('mmdet')
+    sizes = {name: len(DATASETS.build(dict(cfg[name], pipeline=[])))
+             for name in ('source_train', 'source_test', 'target_train', 'target_test')}
+    assert sizes == dict(source_train=600, source_test=100, target_train=600, target_test=100)
+    assert cfg.val_evaluator.ann_file.endswith('target/annotations/instances_test.json')
