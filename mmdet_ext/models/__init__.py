@@ -1,1 +1,2 @@
 from . import task_modules  # noqa: F401
+from . import dense_heads  # noqa: F401

@@ -342,3 +342,88 @@ def test_drop_in_for_atss_head_and_rotated_atss_head():
                           feats, rgt, meta, **rot_cfg)
         _assert_same_targets(a, b)
         assert a[-1] > 0  # positives exist
+
+
+# --------------------------------------------------------------------------- many random cases
+def _edge_case_gts(seed, img, rotated):
+    """1..20 GTs with float centres, many partly or fully outside the image, every 5th of
+    zero area (zero width for every 5th + 2); optionally rotated."""
+    gen = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(1, 21, (1, ), generator=gen))
+    ctr = torch.rand(n, 2, generator=gen) * (img + 160) - 80
+    wh = 4 + torch.rand(n, 2, generator=gen) * 100
+    wh[::5] = 0
+    wh[2::5, 0] = 0
+    labels = torch.randint(0, 5, (n, ), generator=gen)
+    if rotated:
+        angle = (torch.rand(n, 1, generator=gen) - 0.5) * math.pi
+        return torch.cat([ctr, wh, angle], dim=1), labels
+    return torch.cat([ctr - wh / 2, ctr + wh / 2], dim=1), labels
+
+
+def test_horizontal_parity_50_random_cases_with_edge_boxes():
+    priors, nlp = grid_anchors(img=128)
+    ref, ours = ATSSAssigner(topk=9), SparseATSSAssigner(topk=9)
+    outside = zero = positives = 0
+    for seed in range(50):
+        gts, labels = _edge_case_gts(seed, 128, rotated=False)
+        r, _ = run_both(ref, ours, priors, nlp, gts, labels)
+        outside += int(((gts[:, 2] < 0) | (gts[:, 0] > 128) | (gts[:, 3] < 0) | (gts[:, 1] > 128)).sum())
+        zero += int(((gts[:, 2] - gts[:, 0]) * (gts[:, 3] - gts[:, 1]) == 0).sum())
+        positives += int((r.gt_inds > 0).sum())
+    assert outside > 20 and zero > 50 and positives > 500
+
+
+def test_rotated_parity_50_random_cases_with_edge_boxes():
+    priors, nlp = grid_anchors(img=128)
+    rpriors = HorizontalBoxes(priors).convert_to('rbox')
+    ref = RotatedATSSAssigner(topk=9, iou_calculator=dict(type='RBboxOverlaps2D'))
+    ours = SparseATSSAssigner(topk=9, iou_calculator=dict(type='SparseRBboxOverlaps2D'))
+    positives = 0
+    for seed in range(50):
+        gts, labels = _edge_case_gts(100 + seed, 128, rotated=True)
+        r, _ = run_both(ref, ours, rpriors, nlp, RotatedBoxes(gts), labels)
+        positives += int((r.gt_inds > 0).sum())
+    assert positives > 300
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_input_is_named():
+    priors, nlp = grid_anchors(img=64)
+    rpriors = HorizontalBoxes(priors).convert_to('rbox')
+    hbox = InstanceData(bboxes=torch.tensor([[4., 4., 40., 30.]]), labels=torch.tensor([1]))
+    rbox = InstanceData(bboxes=torch.tensor([[20., 20., 30., 10., 0.3]]), labels=torch.tensor([1]))
+    horizontal = SparseATSSAssigner(topk=9)
+    rotated = SparseATSSAssigner(topk=9, iou_calculator=dict(type='SparseRBboxOverlaps2D'))
+    horizontal.assign(InstanceData(priors=priors), nlp, hbox)
+    rotated.assign(InstanceData(priors=rpriors), nlp, rbox)
+    # wrong box types
+    with pytest.raises(TypeError, match='horizontal-only BboxOverlaps2D'):
+        horizontal.assign(InstanceData(priors=rpriors), nlp, rbox)
+    with pytest.raises(TypeError, match='rotated ground truth needs rotated priors'):
+        rotated.assign(InstanceData(priors=priors), nlp, rbox)
+    with pytest.raises(TypeError, match='convert the ground truth to rotated'):
+        rotated.assign(InstanceData(priors=rpriors), nlp, hbox)
+    with pytest.raises(TypeError, match='handles rotated'):
+        SparseATSSAssigner(topk=9, iou_calculator=dict(type='SparseRBboxOverlaps2D')).assign(
+            InstanceData(priors=priors), nlp, hbox)
+    with pytest.raises(TypeError, match=r'\(1, 7\)'):
+        horizontal.assign(InstanceData(priors=priors), nlp, InstanceData(bboxes=torch.zeros(1, 7),
+                                                                          labels=torch.tensor([1])))
+    # NaN / Inf coordinates
+    with pytest.raises(ValueError, match=r'gt_instances.bboxes: NaN or Inf coordinates in rows \[1\]'):
+        horizontal.assign(InstanceData(priors=priors), nlp,
+                          InstanceData(bboxes=torch.tensor([[4., 4., 40., 30.], [1., float('nan'), 5., 5.]]),
+                                       labels=torch.tensor([1, 2])))
+    with pytest.raises(ValueError, match='NaN or Inf'):
+        rotated.assign(InstanceData(priors=rpriors), nlp,
+                       InstanceData(bboxes=torch.tensor([[20., 20., float('inf'), 10., 0.3]]), labels=torch.tensor([1])))
+    bad_priors = priors.clone()
+    bad_priors[3, 0] = float('nan')
+    with pytest.raises(ValueError, match='pred_instances.priors: NaN'):
+        horizontal.assign(InstanceData(priors=bad_priors), nlp, hbox)
+    # level counts that do not add up to the number of priors
+    with pytest.raises(ValueError, match=r'num_level_priors adds up to \d+ .* but there are \d+ priors'):
+        horizontal.assign(InstanceData(priors=priors), nlp[:-1], hbox)
+    with pytest.raises(ValueError, match='negative'):
+        horizontal.assign(InstanceData(priors=priors), [-1] + nlp[1:-1] + [nlp[-1] + nlp[0] + 1], hbox)

@@ -87,3 +87,54 @@ def test_skips_far_pairs():
         mmcv.ops.box_iou_rotated = real
     assert torch.equal(out, RBboxOverlaps2D()(anchors, gts))
     assert 0 < sum(calls) < 0.1 * anchors.size(0) * gts.size(0)
+
+
+def test_touching_and_nearly_touching_rotated_pairs():
+    """Pairs placed edge to edge (the separating-axis test's boundary), +-tiny gaps."""
+    gen = torch.Generator().manual_seed(8)
+    base = rboxes(300, 9, img=200.0, size=(3.0, 60.0))
+    angle = base[:, 4]
+    gap = torch.tensor([0.0, 1e-6, -1e-6, 1e-4, -1e-4, 1e-3, 0.02])[torch.randint(0, 7, (300, ), generator=gen)]
+    along_w = torch.rand(300, generator=gen) < 0.5
+    # the second box: same size and angle, shifted along the first box's width (or height) axis
+    step = torch.where(along_w, base[:, 2], base[:, 3]) + gap
+    ux, uy = torch.cos(angle), torch.sin(angle)
+    dx = torch.where(along_w, ux, -uy) * step
+    dy = torch.where(along_w, uy, ux) * step
+    other = base.clone()
+    other[:, 0] += dx
+    other[:, 1] += dy
+    for aligned in (True, False):
+        ref = RBboxOverlaps2D()(base, other, is_aligned=aligned)
+        assert torch.equal(SparseRBboxOverlaps2D()(base, other, is_aligned=aligned), ref)
+
+
+def test_separating_axis_drops_rotated_non_overlapping_pairs():
+    """Elongated rotated GTs: the circumscribed-box test keeps many pairs that cannot
+    intersect; after the separating-axis test almost every kernel call is a real overlap."""
+    import mmcv.ops
+    from mmdet_ext.models.task_modules.assigners import sparse_rbbox_overlaps as mod
+    ys, xs = torch.meshgrid(torch.arange(48) * 8 + 4.0, torch.arange(48) * 8 + 4.0, indexing='ij')
+    anchors = torch.stack([xs.flatten(), ys.flatten(), torch.full((2304, ), 16.), torch.full((2304, ), 16.),
+                           torch.zeros(2304)], dim=1)
+    gts = torch.tensor([[100., 120., 160., 20., math.pi / 4], [250., 200., 120., 12., -math.pi / 3]])
+    calls, real = [], mmcv.ops.box_iou_rotated
+
+    def spy(b1, b2, mode, aligned):
+        calls.append(b1.size(0))
+        return real(b1, b2, mode, aligned)
+
+    mmcv.ops.box_iou_rotated = spy
+    try:
+        out = mod.sparse_rbbox_overlaps(anchors, gts)
+    finally:
+        mmcv.ops.box_iou_rotated = real
+    ref = RBboxOverlaps2D()(anchors, gts)
+    assert torch.equal(out, ref)
+    nonzero = int((ref > 0).sum())
+    # circumscribed boxes alone would send about twice the overlapping pairs
+    e = mod._circumscribed(mod._prepare(gts), mod._margin(mod._prepare(anchors), mod._prepare(gts)))
+    r1 = mod._circumscribed(mod._prepare(anchors), 0.0)
+    loose = int(mod._may_overlap(r1[:, :, None], e[:, None, :]).sum())
+    assert loose > 1.5 * nonzero
+    assert nonzero <= sum(calls) <= 1.05 * nonzero + 5

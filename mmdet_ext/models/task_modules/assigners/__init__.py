@@ -1,5 +1,6 @@
 """Assigners and IoU calculators; importing this module registers them in TASK_UTILS."""
 from .sparse_atss_assigner import SparseATSSAssigner
+from .sparse_fsaf_assigner import SparseFSAFAssigner
 from .sparse_rbbox_overlaps import SparseRBboxOverlaps2D
 
-__all__ = ['SparseATSSAssigner', 'SparseRBboxOverlaps2D']
+__all__ = ['SparseATSSAssigner', 'SparseFSAFAssigner', 'SparseRBboxOverlaps2D']

@@ -31,13 +31,19 @@ from typing import List, Optional, Union
 import torch
 from mmdet.models.task_modules.assigners.assign_result import AssignResult
 from mmdet.models.task_modules.assigners.base_assigner import BaseAssigner
+from mmdet.models.task_modules.assigners.iou2d_calculator import BboxOverlaps2D
 from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet_ext.registry import register
+from .input_checks import box_tensor, check_boxes, check_labels, check_level_counts
 from .atss_rules import (DEFAULT_MAX_ELEMS, atss_assign, box_centers, centers_inside_hboxes,
                          centers_inside_rboxes)
+
+
+# IoU calculators that accept rotated (N, 5) boxes only
+_ROTATED_CALCULATORS = ('RBboxOverlaps2D', 'SparseRBboxOverlaps2D', 'FakeRBboxOverlaps2D')
 
 
 def _box_tensor(boxes) -> Tensor:
@@ -102,13 +108,8 @@ class SparseATSSAssigner(BaseAssigner):
         gt_bboxes = gt_instances.bboxes
         gt_labels = gt_instances.labels
         priors = pred_instances.priors
-        priors_t = _box_tensor(priors)
-        gt_t = _box_tensor(gt_bboxes)
-        if priors_t.dim() != 2 or priors_t.size(-1) < 4:
-            raise ValueError(f'priors must be (P, 4) horizontal or (P, 5) rotated boxes, '
-                             f'got shape {tuple(priors_t.shape)}')
-        rotated_priors = priors_t.size(-1) == 5
-        if not rotated_priors and priors_t.size(-1) != 4:
+        priors_t, gt_t = self._check_inputs(pred_instances, num_level_priors, gt_instances, gt_instances_ignore)
+        if priors_t.size(-1) > 5:
             # mmdet's ATSSAssigner keeps the first four columns
             priors_t = priors_t[:, :4]
             priors = priors_t
@@ -164,6 +165,44 @@ class SparseATSSAssigner(BaseAssigner):
         labels = torch.full((num_priors, ), -1, dtype=torch.long, device=device)
         labels[positive] = gt_labels[pos_inds[positive] - 1]
         return AssignResult(num_gt, gt_inds, max_overlaps, labels=labels)
+
+    def _check_inputs(self, pred_instances, num_level_priors, gt_instances, gt_instances_ignore):
+        """Validated prior and GT tensors; raise an error that names the problem.
+
+        Raises:
+            TypeError: GT boxes not (G, 4) / (G, 5) (e.g. quadrilaterals, (G, 7)), or box
+                types that do not go together (rotated GT with horizontal priors or a
+                horizontal-only IoU calculator, horizontal GT with rotated priors).
+            ValueError: NaN / Inf coordinates, level counts that do not add up to P,
+                labels not one per GT.
+        """
+        priors_t = box_tensor(pred_instances.priors)
+        if priors_t.dim() != 2 or priors_t.size(-1) < 4:
+            raise TypeError(f'pred_instances.priors must be (P, 4) horizontal or (P, 5) rotated boxes, '
+                            f'got shape {tuple(priors_t.shape)}')
+        check_boxes('pred_instances.priors', priors_t, (priors_t.size(-1), ))
+        gt_t = check_boxes('gt_instances.bboxes', gt_instances.bboxes, (4, 5))
+        check_labels(gt_instances.labels, gt_t.size(0))
+        check_level_counts(num_level_priors, priors_t.size(0))
+        rotated_gt, rotated_priors = gt_t.size(-1) == 5, priors_t.size(-1) == 5
+        if rotated_gt and not rotated_priors:
+            raise TypeError(f'gt_instances.bboxes are rotated (G, 5) boxes but the priors are horizontal '
+                            f'{tuple(priors_t.shape)}: rotated ground truth needs rotated priors (e.g. '
+                            "mmrotate's FakeRotatedAnchorGenerator)")
+        if rotated_priors and not rotated_gt:
+            raise TypeError(f'the priors are rotated (P, 5) boxes but gt_instances.bboxes are horizontal '
+                            f'{tuple(gt_t.shape)}: convert the ground truth to rotated boxes '
+                            "(mmrotate's ConvertBoxType) or use horizontal priors")
+        if rotated_gt and isinstance(self.iou_calculator, BboxOverlaps2D):
+            raise TypeError('gt_instances.bboxes are rotated (G, 5) boxes but the iou_calculator is the '
+                            'horizontal-only BboxOverlaps2D (it would read the angle as a score column): use '
+                            "iou_calculator=dict(type='SparseRBboxOverlaps2D') or mmrotate's RBboxOverlaps2D")
+        if not rotated_gt and type(self.iou_calculator).__name__ in _ROTATED_CALCULATORS:
+            raise TypeError(f'gt_instances.bboxes are horizontal (G, 4) boxes but the iou_calculator '
+                            f'{type(self.iou_calculator).__name__} handles rotated (N, 5) boxes only')
+        if gt_instances_ignore is not None and 'bboxes' in gt_instances_ignore:
+            check_boxes('gt_instances_ignore.bboxes', gt_instances_ignore.bboxes, (gt_t.size(-1), ))
+        return priors_t, gt_t
 
     def _ignored_priors(self, priors, num_priors: int, ignore_bboxes) -> Tensor:
         """(P,) bool: max IoF of a prior with the ignore boxes exceeds ``ignore_iof_thr``.
