@@ -9,7 +9,8 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CFG = osp.join(ROOT, 'configs/demo/atss_r18_fpn_shapes.py')
 ROT_DEMO_CFG = osp.join(ROOT, 'configs/demo/rotated_fcos_r18_fpn_shapes_rot.py')
-DOTA_SAMPLE = osp.normpath(osp.join(ROOT, '..', 'shared', 'data', 'dota_sample'))
+# Real DOTA files (one patch, two aerial photographs) copied from ../shared/data/dota_sample.
+DOTA_SAMPLE = osp.join(ROOT, 'tests', 'data', 'dota_sample')
 
 # A few iterations, evaluated on a handful of validation images: checks wiring, not accuracy.
 TINY = ['train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=2',
@@ -27,6 +28,17 @@ def _repo_cwd():
     os.chdir(ROOT)
     yield
     os.chdir(old)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_default_scope():
+    """A test that sets MMEngine's global default scope must not leak it into the next one
+    (an mmrotate-scope build then fails to find mmdet names, and the other way round)."""
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
 
 
 def run_tool(*args, env=None, timeout=600, check=True):

@@ -9,7 +9,6 @@ from mmengine.config import Config
 from mmdet_ext.apis import inference_by_patches
 from tests.conftest import DOTA_SAMPLE, ROT_DEMO_CFG
 
-pytestmark = pytest.mark.skipif(not osp.isdir(DOTA_SAMPLE), reason=f'{DOTA_SAMPLE} absent')
 
 
 @pytest.fixture(scope='module')

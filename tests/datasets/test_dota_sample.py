@@ -10,7 +10,6 @@ from mmengine.registry import init_default_scope
 
 from tests.conftest import DOTA_SAMPLE
 
-pytestmark = pytest.mark.skipif(not osp.isdir(DOTA_SAMPLE), reason=f'{DOTA_SAMPLE} absent')
 
 
 def _dataset(pipeline=()):
