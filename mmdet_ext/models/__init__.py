@@ -1,2 +1,3 @@
 from . import task_modules  # noqa: F401
+from . import backbones, layers  # noqa: F401
 from . import dense_heads  # noqa: F401

@@ -1,0 +1,3 @@
+from .arc_resnet import ARCResNet
+
+__all__ = ['ARCResNet']
