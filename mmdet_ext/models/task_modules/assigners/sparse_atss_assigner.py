@@ -13,6 +13,11 @@ Box types:
   mmrotate's point-in-rotated-box rule.
 * priors: ``(P, 5)`` (Tensor or ``RotatedBoxes``) are rotated (centre = first two
   columns); otherwise horizontal, the first four columns x1,y1,x2,y2 as mmdet slices them.
+* Bad input raises an error that names it (the references fail deep inside or assign
+  silently wrong): GT that is not (G, 4) / (G, 5) (e.g. (G, 7), quadrilaterals), rotated
+  GT with horizontal priors or with the horizontal-only ``BboxOverlaps2D``, horizontal GT
+  with rotated priors or a rotated-only calculator -> ``TypeError``; NaN / Inf
+  coordinates, ``num_level_priors`` that do not add up to P -> ``ValueError``.
 
 The IoU of candidate pairs comes from ``iou_calculator`` called with
 ``is_aligned=True`` (mmdet's ``BboxOverlaps2D`` for horizontal boxes; mmrotate's

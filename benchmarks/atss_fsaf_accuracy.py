@@ -1,0 +1,76 @@
+"""Train the ATSS / FSAF configs on the embedded data to the demo's budget; report accuracy.
+
+    .venv/bin/python benchmarks/atss_fsaf_accuracy.py [--only NAME[,NAME]] [--with-references]
+        [--work-root work_dirs/bench_atss_fsaf]
+
+Every run is the demo recipe (ResNet-18 + FPN from scratch, batch 8, AdamW 1e-3, 700
+iterations, validation every 100; configs/demo/README.md). Runs, in this order:
+
+  fsaf_retina     configs/fsaf/fsaf_retina_r18_fpn_shapes.py         full FSAF (ours)
+  fsaf_ours       configs/fsaf/fsaf_r18_fpn_shapes.py                anchor-free FSAF, SparseFSAFAssigner
+  fsaf_mmdet      configs/fsaf/fsaf_r18_fpn_shapes_mmdet.py          mmdet's FSAF (reference)
+  atss_sparse     configs/atss/atss_r18_fpn_shapes.py                demo ATSS + SparseATSSAssigner
+  rot_atss        configs/atss/rotated_atss_r18_fpn_shapes_rot.py    rotated ATSS + SparseATSSAssigner
+  rot_retinanet   configs/atss/rotated_retinanet_r18_fpn_shapes_rot.py
+
+``--with-references`` also trains the two demo configs (mmdet's ATSS, mmrotate's rotated
+FCOS) for the side-by-side table. Each finished run is appended to
+``<work-root>/results.jsonl`` (so a long session keeps what it has), and the last line
+printed is one JSON object: ``<name>_metric`` (final bbox mAP@0.5 on `shapes` val, DOTA
+mAP@0.5 on `shapes-rot` val), ``<name>_best`` and ``<name>_minutes``.
+Two CPU cores: about 15-30 minutes a run.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+
+RUNS = [
+    ('fsaf_retina', 'configs/fsaf/fsaf_retina_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),
+    ('fsaf_ours', 'configs/fsaf/fsaf_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),
+    ('fsaf_mmdet', 'configs/fsaf/fsaf_r18_fpn_shapes_mmdet.py', 'coco/bbox_mAP_50'),
+    ('atss_sparse', 'configs/atss/atss_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),
+    ('rot_atss', 'configs/atss/rotated_atss_r18_fpn_shapes_rot.py', 'dota/mAP'),
+    ('rot_retinanet', 'configs/atss/rotated_retinanet_r18_fpn_shapes_rot.py', 'dota/mAP'),
+]
+REFERENCES = [
+    ('atss_mmdet', 'configs/demo/atss_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),
+    ('rot_fcos_demo', 'configs/demo/rotated_fcos_r18_fpn_shapes_rot.py', 'dota/mAP'),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--only', help='comma-separated run names')
+    parser.add_argument('--with-references', action='store_true', help='also train the two demo configs')
+    parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_atss_fsaf'))
+    args = parser.parse_args()
+    from demo_accuracy import train_and_score  # the demo benchmark's runner: fresh work dir, timed
+    runs = RUNS + (REFERENCES if args.with_references else [])
+    if args.only:
+        wanted = set(args.only.split(','))
+        unknown = wanted - {name for name, _, _ in RUNS + REFERENCES}
+        if unknown:
+            parser.error(f'unknown run names {sorted(unknown)}')
+        runs = [r for r in RUNS + REFERENCES if r[0] in wanted]
+    os.makedirs(args.work_root, exist_ok=True)
+    summary = {}
+    for name, config, metric in runs:
+        final, best, minutes, curve = train_and_score(config, metric, osp.join(args.work_root, name))
+        print(f'{name:14s} {config}: final {metric} {final:.3f} (best {best:.3f}) in {minutes:.1f} min; '
+              f'curve {curve}', flush=True)
+        summary.update({f'{name}_metric': round(final, 4), f'{name}_best': round(best, 4),
+                        f'{name}_minutes': round(minutes, 1)})
+        with open(osp.join(args.work_root, 'results.jsonl'), 'a') as f:
+            f.write(json.dumps(dict(name=name, config=config, metric=metric, final=final, best=best,
+                                    minutes=minutes, curve=curve)) + '\n')
+    print(json.dumps(summary))
+
+
+if __name__ == '__main__':
+    main()
