@@ -30,15 +30,23 @@ def _repo_cwd():
     os.chdir(old)
 
 
+def _default_scope_state():
+    from mmengine.registry import DefaultScope
+    return DefaultScope._instance_dict
+
+
+_SESSION_SCOPES = dict(_default_scope_state())
+
+
 @pytest.fixture(autouse=True)
 def _isolate_default_scope():
-    """A test that sets MMEngine's global default scope must not leak it into the next one
+    """Every test starts with the default scope the session started with (none): a test or a
+    module fixture that sets MMEngine's global default scope must not leak it into the next test
     (an mmrotate-scope build then fails to find mmdet names, and the other way round)."""
-    from mmengine.registry import DefaultScope
-    saved = DefaultScope._instance_dict.copy()
+    scopes = _default_scope_state()
+    scopes.clear()
+    scopes.update(_SESSION_SCOPES)
     yield
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
 
 
 def run_tool(*args, env=None, timeout=600, check=True):

@@ -15,7 +15,7 @@ from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 
 import mmdet_ext  # noqa: E402,F401
 from mmdet_ext.utils import check_data_paths, prepare_cpu_distributed  # noqa: E402
-from mmdet_ext.utils.launch import build_runner, load_tool_config  # noqa: E402
+from mmdet_ext.utils.launch import build_runner, finish_distributed, load_tool_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -81,6 +81,7 @@ def main(argv=None):
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     runner.test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -13,7 +13,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 import mmdet_ext  # noqa: E402,F401  (registers components, installs safe checkpoint loading)
 from mmdet_ext.utils import check_data_paths, prepare_cpu_distributed  # noqa: E402
-from mmdet_ext.utils.launch import build_runner, load_tool_config  # noqa: E402
+from mmdet_ext.utils.launch import build_runner, finish_distributed, load_tool_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -60,6 +60,7 @@ def main(argv=None):
     prepare_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

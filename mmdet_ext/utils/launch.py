@@ -65,3 +65,15 @@ def build_runner(cfg: Config):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def finish_distributed() -> None:
+    """Close the process group once the run is over.
+
+    Exiting with a live gloo group let a rank abort in C++ teardown ("terminate called
+    without an active exception", SIGABRT) after training had finished and checkpointed;
+    torchrun then reports the whole job as failed.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
