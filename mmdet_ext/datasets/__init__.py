@@ -1,4 +1,4 @@
-from . import shapes  # noqa: F401
+from . import shapes, transforms  # noqa: F401
 from .shapes import ShapesCocoDataset, ShapesDOTADataset
 
 __all__ = ["ShapesCocoDataset", "ShapesDOTADataset"]

@@ -1,0 +1,1 @@
+from .strong_photometric import StrongPhotometricAugment  # noqa: F401

@@ -1,0 +1,1 @@
+from .lpld_loss import LPLDLoss  # noqa: F401
