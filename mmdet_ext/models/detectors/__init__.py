@@ -1,1 +1,2 @@
 from .source_free_mean_teacher import SourceFreeMeanTeacher  # noqa: F401
+from .plain_detr import PlainDETR  # noqa: F401
