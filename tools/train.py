@@ -10,6 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
+from mmengine.runner import find_latest_checkpoint  # noqa: E402
 
 import mmdet_ext  # noqa: E402,F401  (registers components, installs safe checkpoint loading)
 from mmdet_ext.utils import check_data_paths, prepare_cpu_distributed  # noqa: E402
@@ -50,7 +51,14 @@ def main(argv=None):
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        latest = find_latest_checkpoint(cfg.work_dir) if os.path.isdir(cfg.work_dir) else None
+        if latest is not None:
+            cfg.resume, cfg.load_from = True, latest
+        else:
+            # Nothing to resume yet: start fresh but keep `load_from` (MMDetection's tool drops
+            # it, which would silently start a source-free adaptation from random weights).
+            print(f'--resume: no checkpoint in {cfg.work_dir}; starting from load_from={cfg.get("load_from")}')
+            cfg.resume = False
     elif args.resume is not None:
         if not os.path.isfile(args.resume):
             raise FileNotFoundError(f'--resume: checkpoint {args.resume!r} does not exist')
