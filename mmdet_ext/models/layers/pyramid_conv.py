@@ -1,0 +1,91 @@
+"""Pyramid convolution (PConv) and SEPC's level-shared, optionally deformable 3x3 kernel."""
+from typing import List, Optional, Sequence, Union
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .integrated_bn import IntegratedBN
+from .sepc_deform_conv import deform_conv2d_torch
+
+
+class SharedLevelConv(nn.Module):
+    """A 3x3 kernel shared by all pyramid levels; at levels where ``deform`` is asked it is applied
+    as a DCNv1 with offsets from its own offset conv (18 channels, same stride / padding,
+    zero-initialised, so it starts as the plain conv). Weights N(0, 0.01), bias 0.
+
+    Args:
+        in_channels, out_channels, stride, padding: of the 3x3 conv.
+        deformable: build the offset conv (the deformable path exists).
+        dcn_impl: ``'torch'`` (ours, equal to mmcv's, faster on CPU) or ``'mmcv'`` (``mmcv.ops``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, padding: int = 1,
+                 deformable: bool = False, dcn_impl: str = 'torch'):
+        super().__init__()
+        if dcn_impl not in ('torch', 'mmcv'):
+            raise ValueError(f"dcn_impl must be 'torch' or 'mmcv', received {dcn_impl!r}")
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=padding)
+        nn.init.normal_(self.conv.weight, 0, 0.01)
+        nn.init.zeros_(self.conv.bias)
+        self.deformable = deformable
+        self.dcn_impl = dcn_impl
+        if deformable:
+            self.offset_conv = nn.Conv2d(in_channels, 18, 3, stride=stride, padding=padding)
+            nn.init.zeros_(self.offset_conv.weight)
+            nn.init.zeros_(self.offset_conv.bias)
+
+    def forward(self, x: Tensor, deform: bool = False) -> Tensor:
+        """(N, C_in, H, W) -> (N, C_out, H', W'); deformable when ``deform`` and built so."""
+        if not (deform and self.deformable):
+            return self.conv(x)
+        offset = self.offset_conv(x)
+        stride, padding = self.conv.stride[0], self.conv.padding[0]
+        if self.dcn_impl == 'mmcv':
+            from mmcv.ops import deform_conv2d
+            out = deform_conv2d(x, offset, self.conv.weight, stride, padding, 1, 1, 1)
+        else:
+            out = deform_conv2d_torch(x, offset, self.conv.weight, stride, padding)
+        return out + self.conv.bias.view(1, -1, 1, 1)
+
+
+class PConvBlock(nn.Module):
+    """One pyramid convolution: out_l = K_same(x_l) + K_down(x_{l-1}) + Up(K_up(x_{l+1})), then
+    iBN (optional) and ReLU. K_down has stride 2 (ceil(H / 2), mmdet's pyramid sizes); K_up is
+    convolved on the coarser level and then resized bilinearly (align_corners=True).
+
+    Args:
+        channels: C of every level.
+        deformable: kernels are deformable at output levels >= 1 (P4..P7 for P3..P7; SEPC).
+        ibn: integrated BN after the sum; ``ibn_sync`` as :class:`IntegratedBN`'s ``sync``.
+    """
+
+    def __init__(self, channels: int, deformable: bool = False, ibn: bool = False,
+                 ibn_sync: Union[bool, str] = 'auto', dcn_impl: str = 'torch'):
+        super().__init__()
+        self.k_same = SharedLevelConv(channels, channels, 1, 1, deformable, dcn_impl)
+        self.k_down = SharedLevelConv(channels, channels, 2, 1, deformable, dcn_impl)
+        self.k_up = SharedLevelConv(channels, channels, 1, 1, deformable, dcn_impl)
+        self.ibn: Optional[IntegratedBN] = IntegratedBN(channels, sync=ibn_sync) if ibn else None
+
+    def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:
+        """List of L levels (N, C, H_l, W_l) -> list of the same shapes."""
+        num = len(feats)
+        outs = []
+        for lvl, x in enumerate(feats):
+            deform = lvl > 0  # the output level decides: P3 regular, P4.. deformable
+            out = self.k_same(x, deform)
+            if lvl > 0:
+                down = self.k_down(feats[lvl - 1], deform)
+                if down.shape[-2:] != out.shape[-2:]:
+                    raise ValueError(f'PConv: level {lvl - 1} of size {tuple(feats[lvl - 1].shape[-2:])} '
+                                     f'halves (stride 2, padding 1) to {tuple(down.shape[-2:])}, but level '
+                                     f'{lvl} is {tuple(x.shape[-2:])}: expected every level to be '
+                                     'ceil(H / 2) x ceil(W / 2) of the previous one')
+                out = out + down
+            if lvl < num - 1:
+                up = self.k_up(feats[lvl + 1], deform)
+                out = out + F.interpolate(up, size=x.shape[-2:], mode='bilinear', align_corners=True)
+            outs.append(out)
+        if self.ibn is not None:
+            outs = self.ibn(outs)
+        return [F.relu(o) for o in outs]

@@ -1,0 +1,93 @@
+"""SEPC neck (Scale-Equalizing Pyramid Convolution, CVPR 2020), placed after an FPN.
+
+Variants (``../../../shared/specs/sepc.md``), selected by flags:
+
+=============  =============  ==============  =====
+variant        pconv_deform   extra_deform    ibn
+=============  =============  ==============  =====
+PConv          False          False           False
+iBN + PConv    False          False           True
+SEPC-lite      False          True            True
+SEPC           True           True            True
+=============  =============  ==============  =====
+"""
+from typing import List, Sequence, Tuple, Union
+
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from mmdet_ext.registry import register
+from ..layers.integrated_bn import IntegratedBN
+from ..layers.pyramid_conv import PConvBlock, SharedLevelConv
+
+
+@register('MODELS')
+class SEPC(BaseModule):
+    """Stacked PConv blocks shared by classification and regression, then ``cconv`` / ``lconv``
+    (one 3x3 weight set each over all levels, deformable at levels >= 1 with ``extra_deform``),
+    each followed by its own iBN (with ``ibn``) and ReLU.
+
+    Args:
+        in_channels: channels C of every input level (FPN's ``out_channels``).
+        num_levels: number of input levels L (5: P3..P7).
+        num_blocks: PConv blocks (4 in the paper).
+        pconv_deform: PConv kernels deformable at levels >= 1 (full SEPC).
+        extra_deform: cconv / lconv deformable at levels >= 1 (SEPC-lite and SEPC).
+        ibn: integrated BN after every PConv and after cconv / lconv.
+        ibn_sync: statistics over all processes in distributed training (``'auto'``: when a
+            process group of size > 1 exists), see :class:`IntegratedBN`.
+        plain: return one feature per level (the last PConv's output; no cconv / lconv), for
+            two-stage detectors (RPN + RoI heads): levels and strides are the input's.
+        legacy_padding: cconv / lconv with padding 0 as in the original code (every level
+            shrinks by 2 px per axis, features shift against the anchors; jshilong/SEPC#13).
+        dcn_impl: ``'torch'`` (pure PyTorch DCNv1, equal to mmcv's) or ``'mmcv'``.
+
+    Forward: tuple of L tensors (N, C, H_l, W_l) -> tuple of L (cls_feat, reg_feat) pairs of the
+    same shapes (``plain``: tuple of L tensors).
+    """
+
+    def __init__(self, in_channels: int = 256, num_levels: int = 5, num_blocks: int = 4,
+                 pconv_deform: bool = False, extra_deform: bool = False, ibn: bool = False,
+                 ibn_sync: Union[bool, str] = 'auto', plain: bool = False, legacy_padding: bool = False,
+                 dcn_impl: str = 'torch', init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if num_levels < 1 or num_blocks < 0:
+            raise ValueError(f'SEPC: num_levels >= 1 and num_blocks >= 0 expected, received {num_levels}, '
+                             f'{num_blocks}')
+        self.in_channels = in_channels
+        self.num_levels = num_levels
+        self.plain = plain
+        self.pconvs = nn.ModuleList(
+            PConvBlock(in_channels, pconv_deform, ibn, ibn_sync, dcn_impl) for _ in range(num_blocks))
+        if not plain:
+            pad = 0 if legacy_padding else 1
+            self.cconv = SharedLevelConv(in_channels, in_channels, 1, pad, extra_deform, dcn_impl)
+            self.lconv = SharedLevelConv(in_channels, in_channels, 1, pad, extra_deform, dcn_impl)
+            self.cbn = IntegratedBN(in_channels, sync=ibn_sync) if ibn else None
+            self.lbn = IntegratedBN(in_channels, sync=ibn_sync) if ibn else None
+
+    def init_weights(self):
+        """Weights are set at construction (N(0, 0.01), zero bias / offsets): nothing to redo."""
+        super().init_weights()
+
+    def _check(self, inputs: Sequence[Tensor]) -> None:
+        shapes = [tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__ for x in inputs]
+        ok = (len(inputs) == self.num_levels and all(
+            hasattr(x, 'dim') and x.dim() == 4 and x.shape[1] == self.in_channels for x in inputs))
+        if not ok:
+            raise ValueError(f'SEPC was built for {self.num_levels} levels of shape (N, {self.in_channels}, H, W); '
+                             f'received {len(inputs)} levels with shapes {shapes}')
+
+    def forward(self, inputs: Sequence[Tensor]) -> Union[Tuple[Tensor, ...], Tuple[Tuple[Tensor, Tensor], ...]]:
+        self._check(inputs)
+        feats: List[Tensor] = list(inputs)
+        for block in self.pconvs:
+            feats = block(feats)
+        if self.plain:
+            return tuple(feats)
+        cls = [self.cconv(x, lvl > 0) for lvl, x in enumerate(feats)]
+        reg = [self.lconv(x, lvl > 0) for lvl, x in enumerate(feats)]
+        if self.cbn is not None:
+            cls, reg = self.cbn(cls), self.lbn(reg)
+        return tuple((F.relu(c), F.relu(r)) for c, r in zip(cls, reg))
