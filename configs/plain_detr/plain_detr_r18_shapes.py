@@ -22,7 +22,7 @@ model = dict(
     decoder=dict(
         num_layers=3,
         layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=d, num_heads=num_heads, dropout=0.0),
+            self_attn_cfg=dict(embed_dims=d, num_heads=num_heads, attn_drop=0.0, proj_drop=0.0),
             cross_attn_cfg=dict(embed_dims=d, num_heads=num_heads, rpb_mode='linear', rpb_hidden=128),
             ffn_cfg=dict(embed_dims=d, feedforward_channels=4 * d, ffn_drop=0.0))),
     positional_encoding=dict(num_feats=d // 2, normalize=True, offset=-0.5),
