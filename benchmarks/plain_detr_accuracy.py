@@ -1,0 +1,86 @@
+"""Train the small Plain DETR on `shapes` with and without BoxRPB (same seed, same budget).
+
+    .venv/bin/python benchmarks/plain_detr_accuracy.py [--only boxrpb|plain] [--iters N]
+        [--work-root work_dirs/bench_plain_detr]
+
+Runs (configs/plain_detr/README.md): ResNet-18 from scratch, last stage upsampled to stride 16,
+d = 128, 3 decoder layers, 50 one-to-one + 100 one-to-many queries, the demo budget (700
+iterations, batch 8, validation every 100) unless ``--iters`` shortens it (smoke runs):
+
+  boxrpb   configs/plain_detr/plain_detr_r18_shapes.py          global cross-attention + BoxRPB
+  plain    configs/plain_detr/plain_detr_r18_shapes_no_rpb.py   plain global cross-attention
+
+Both use the runtime's default seed handling with ``randomness.seed=0``. Each finished run is
+appended to ``<work-root>/results.jsonl``; the last printed line is one JSON object with
+``<name>_metric`` (final bbox mAP@0.5 on `shapes` val), ``<name>_best``, ``<name>_minutes`` and
+``boxrpb_minus_plain``. Two CPU cores: about 20-25 minutes a run at the full budget.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import tempfile
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+
+RUNS = [
+    ('boxrpb', 'configs/plain_detr/plain_detr_r18_shapes.py'),
+    ('plain', 'configs/plain_detr/plain_detr_r18_shapes_no_rpb.py'),
+]
+METRIC = 'coco/bbox_mAP_50'
+
+
+def with_budget(config: str, iters: int, seed: int, out_dir: str) -> str:
+    """``config`` with a fixed seed and (when ``iters``) an ``iters``-iteration schedule."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    if iters:
+        val = max(1, iters // 2)
+        warm = max(1, iters // 7)
+        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=val)
+        cfg.param_scheduler[0].end = warm
+        cfg.param_scheduler[1].begin = warm
+        cfg.param_scheduler[1].end = iters
+        cfg.default_hooks.checkpoint.interval = val
+        cfg.default_hooks.logger.interval = 1
+    path = osp.join(out_dir, osp.basename(config))
+    cfg.dump(path)
+    return path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--only', choices=[n for n, _ in RUNS])
+    parser.add_argument('--iters', type=int, default=0, help='shorter schedule (smoke runs); 0 = the config\'s 700')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_plain_detr'))
+    args = parser.parse_args()
+    from demo_accuracy import train_and_score  # the demo benchmark's runner: fresh work dir, timed
+    os.makedirs(args.work_root, exist_ok=True)
+    summary = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, config in RUNS:
+            if args.only and name != args.only:
+                continue
+            cfg_path = with_budget(config, args.iters, args.seed, tmp)
+            final, best, minutes, curve = train_and_score(cfg_path, METRIC, osp.join(args.work_root, name))
+            print(f'{name:7s} {config}: final {METRIC} {final:.3f} (best {best:.3f}) in {minutes:.1f} min; '
+                  f'curve {curve}', flush=True)
+            summary.update({f'{name}_metric': round(final, 4), f'{name}_best': round(best, 4),
+                            f'{name}_minutes': round(minutes, 1)})
+            with open(osp.join(args.work_root, 'results.jsonl'), 'a') as f:
+                f.write(json.dumps(dict(name=name, config=config, metric=METRIC, final=final, best=best,
+                                        minutes=minutes, curve=curve, iters=args.iters or 700,
+                                        seed=args.seed)) + '\n')
+    if 'boxrpb_metric' in summary and 'plain_metric' in summary:
+        summary['boxrpb_minus_plain'] = round(summary['boxrpb_metric'] - summary['plain_metric'], 4)
+    summary['iters'] = args.iters or 700
+    print(json.dumps(summary))
+
+
+if __name__ == '__main__':
+    main()
