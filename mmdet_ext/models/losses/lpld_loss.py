@@ -60,20 +60,23 @@ class LPLDLoss(nn.Module):
         self.loss_weight = loss_weight
 
     @torch.no_grad()
-    def mine(self, context) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    def mine(self, context) -> Dict[str, Tensor]:
         """Teacher-side mining over the batch.
 
         Returns:
-            rois (K, 5) of the kept proposals in weak-view coordinates, the teacher's logits
-            (K, C + 1) and feature vectors (K, D) there, and the teacher's labels (K,).
+            dict of the K kept proposals: ``rois`` (K, 5) weak-view ``[image, x1, y1, x2, y2]``,
+            the teacher's ``logits`` (K, C + 1) and predictor-input ``vectors`` (K, D) there, and
+            the low-confidence pseudo labels themselves: ``boxes`` (K, 4) (the teacher's box of its
+            class, or the proposal where that class is background) and ``labels`` (K,) (the
+            argmax over the foreground classes, the class the distillation target favours).
         """
         teacher = context.teacher
         proposals = [p.bboxes[:self.num_proposals] for p in context.proposals]
         rois = bbox2roi(proposals)
-        empty = rois.new_zeros((0, 5))
         if rois.shape[0] == 0:
-            return empty, empty.new_zeros((0, context.num_classes + 1)), empty.new_zeros((0, 1)), \
-                empty.new_zeros((0,), dtype=torch.long)
+            return dict(rois=rois, logits=rois.new_zeros((0, context.num_classes + 1)),
+                        vectors=rois.new_zeros((0, 1)), boxes=rois.new_zeros((0, 4)),
+                        labels=rois.new_zeros((0,), dtype=torch.long))
         logits, deltas, vectors = roi_logits_and_feats(teacher, context.teacher_feats, rois)
         bbox_head = teacher.roi_head.bbox_head
         num_fg = context.num_classes
@@ -82,16 +85,18 @@ class LPLDLoss(nn.Module):
             deltas.reshape(-1, 4))
         class_boxes = decoded.reshape(len(rois), -1, 4).squeeze(1) if bbox_head.reg_class_agnostic \
             else decoded.reshape(len(rois), num_fg, 4)
-        labels, boxes = teacher_class_boxes(logits, class_boxes, rois[:, 1:])
+        _, boxes = teacher_class_boxes(logits, class_boxes, rois[:, 1:])
         keep = torch.zeros(len(rois), dtype=torch.bool, device=rois.device)
         for i, hpl in enumerate(context.pseudo_labels):
             in_image = rois[:, 0] == i
             keep[in_image] = lpld_keep_mask(logits[in_image], boxes[in_image], hpl.bboxes,
                                             self.iou_thr, self.fg_prob_thr, self.bg_prob_thr)
-        return rois[keep], logits[keep], vectors[keep], labels[keep]
+        return dict(rois=rois[keep], logits=logits[keep], vectors=vectors[keep], boxes=boxes[keep],
+                    labels=logits[keep, :-1].argmax(dim=1))
 
     def forward(self, context) -> Dict[str, Tensor]:
-        rois, teacher_logits, teacher_vectors, _ = self.mine(context)
+        mined = self.mine(context)
+        rois, teacher_logits, teacher_vectors = mined['rois'], mined['logits'], mined['vectors']
         if rois.shape[0] == 0:
             return dict(loss_lpld=context.zero_loss(), num_lpld=torch.tensor(0.))
         student_rois = torch.cat([

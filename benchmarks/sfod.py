@@ -1,0 +1,219 @@
+"""The `shapes-fog` protocol of source-free adaptation (specs/shapes.md gates G0-G3).
+
+    .venv/bin/python benchmarks/sfod.py [--seeds 0 1 2] [--rows mt mt_lpld] [--source-ckpt PATH]
+        [--adapt-iters N] [--work-root work_dirs/bench_sfod]
+
+1. Source: Faster R-CNN R-18 trained on labelled source images
+   (configs/sfod/faster-rcnn_r18_fpn_shapes-fog-source.py, seed 0; reused from the work root or
+   --source-ckpt when present), scored on source test (`src_on_src`) and target test (`src_on_tgt`).
+2. For every seed and row, adaptation from that checkpoint on unlabelled target train images;
+   the last teacher is scored on target test (never the best epoch: that would select on test).
+   Rows: `mt` (plain mean teacher), `mt_lpld` (+ LPLD).
+3. LPLD's mechanism (G3), with the last LPLD teacher of the first seed on target train images
+   (their labels are read here for diagnostics only, never in training): class-aware recall at
+   IoU 0.5 of HPL alone vs HPL + mined LPL, and the class precision of mined labels that overlap
+   an object (IoU >= 0.5) against chance (1 / classes).
+
+Metric: VOC area-based AP50 (MMDetection's VOCMetric, eval_mode='area'), in points (0-100).
+Each finished run is appended to ``<work-root>/results.jsonl``. The last line printed is one JSON
+object: ``src_on_src``, ``src_on_tgt``, ``mt``, ``mt_lpld`` (means over seeds), ``per_seed``,
+``lpld_mechanism`` and ``gates`` (G0, G1, G2_lpld, G3_lpld).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+SOURCE_CFG = 'configs/sfod/faster-rcnn_r18_fpn_shapes-fog-source.py'
+ROWS = {'mt': 'configs/sfod/mean-teacher_faster-rcnn_r18_fpn_shapes-fog.py',
+        'mt_lpld': 'configs/sfod/lpld_faster-rcnn_r18_fpn_shapes-fog.py'}
+SOURCE_TEST = ["test_dataloader.dataset.ann_file=source/annotations/instances_test.json",
+               "test_dataloader.dataset.data_prefix.img=source/test/",
+               "test_evaluator.1.ann_file=data/shapes_fog/source/annotations/instances_test.json"]
+AP50 = re.compile(r'pascal_voc/AP50: ([0-9.]+)')
+
+
+def run(args, log_path):
+    """Run a tool with this interpreter; keep its output in ``log_path``; return the output."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    with open(log_path, 'w') as f:
+        f.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f'{args[:2]} failed ({proc.returncode}); see {log_path}:\n{proc.stderr[-3000:]}')
+    return proc.stdout + proc.stderr
+
+
+def last_ap50(output: str) -> float:
+    found = AP50.findall(output)
+    if not found:
+        raise RuntimeError('no pascal_voc/AP50 in the output')
+    return round(100 * float(found[-1]), 2)
+
+
+def train(config, work_dir, options):
+    os.makedirs(work_dir, exist_ok=True)
+    start = time.perf_counter()
+    out = run(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options],
+              osp.join(work_dir, 'run.out'))
+    return last_ap50(out), (time.perf_counter() - start) / 60
+
+
+def test(config, ckpt, work_dir, options):
+    os.makedirs(work_dir, exist_ok=True)
+    out = run(['tools/test.py', config, ckpt, '--work-dir', work_dir, *(['--cfg-options', *options] if options else [])],
+              osp.join(work_dir, 'test.out'))
+    return last_ap50(out)
+
+
+def latest_ckpt(work_dir):
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
+    """Recall of HPL vs HPL + LPL and the class precision of LPL on target train (diagnostics)."""
+    import torch
+    from mmdet.registry import DATASETS, MODELS
+    from mmdet.structures.bbox import bbox_overlaps
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    import mmdet_ext  # noqa: F401
+    from mmdet_ext.models.detectors.adaptation_context import AdaptationContext
+
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(config)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, ckpt, map_location='cpu', logger='silent')
+    model.eval()
+    lpld = [m for m in model.adaptations if type(m).__name__ == 'LPLDLoss'][0]
+    dataset_cfg = cfg.target_train.copy()
+    dataset_cfg.pipeline = cfg.test_pipeline  # with LoadAnnotations: diagnostics only
+    dataset_cfg.indices = num_images
+    dataset = DATASETS.build(dataset_cfg)
+    preprocess = model.data_preprocessor.data_preprocessor
+    found_hpl = found_both = total = lpl_on_object = lpl_right_class = num_lpl = 0
+    for start in range(0, len(dataset), 8):
+        data = preprocess(pseudo_collate([dataset[i] for i in range(start, min(start + 8, len(dataset)))]), False)
+        inputs, samples = data['inputs'], data['data_samples']
+        with torch.no_grad():
+            out = model.teacher_pass(inputs, samples)
+            hpl = [model._high_confidence(d) for d in out['detections']]
+            context = AdaptationContext(
+                student=model.teacher, teacher=model.teacher, teacher_feats=out['feats'],
+                student_feats=out['feats'], teacher_samples=samples, student_samples=samples,
+                proposals=out['proposals'], detections=out['detections'], pseudo_labels=hpl,
+                num_classes=model.num_classes)
+            mined = lpld.mine(context)
+        for i, sample in enumerate(samples):
+            gt = sample.gt_instances
+            total += len(gt)
+            in_image = mined['rois'][:, 0] == i
+            lpl_boxes, lpl_labels = mined['boxes'][in_image], mined['labels'][in_image]
+            hit_hpl = _class_hits(gt, hpl[i].bboxes, hpl[i].labels, iou, bbox_overlaps)
+            hit_lpl = _class_hits(gt, lpl_boxes, lpl_labels, iou, bbox_overlaps)
+            found_hpl += int(hit_hpl.sum())
+            found_both += int((hit_hpl | hit_lpl).sum())
+            num_lpl += len(lpl_boxes)
+            if len(lpl_boxes) and len(gt):
+                overlaps = bbox_overlaps(lpl_boxes, gt.bboxes)
+                best, index = overlaps.max(dim=1)
+                on_object = best >= iou
+                lpl_on_object += int(on_object.sum())
+                lpl_right_class += int((lpl_labels[on_object] == gt.labels[index[on_object]]).sum())
+    return dict(images=len(dataset), objects=total, recall_hpl=round(found_hpl / max(total, 1), 4),
+                recall_hpl_lpl=round(found_both / max(total, 1), 4), lpl_per_image=round(num_lpl / len(dataset), 2),
+                lpl_on_object=lpl_on_object,
+                lpl_class_precision=round(lpl_right_class / max(lpl_on_object, 1), 4),
+                chance=round(1 / model.num_classes, 4))
+
+
+def _class_hits(gt, boxes, labels, iou, bbox_overlaps):
+    import torch
+    if len(gt) == 0 or len(boxes) == 0:
+        return torch.zeros(len(gt), dtype=torch.bool)
+    overlaps = bbox_overlaps(gt.bboxes, boxes)
+    same = gt.labels[:, None] == labels[None, :]
+    return ((overlaps >= iou) & same).any(dim=1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--rows', nargs='+', default=list(ROWS), choices=list(ROWS))
+    parser.add_argument('--source-ckpt', help='a source checkpoint to reuse instead of training one')
+    parser.add_argument('--source-iters', type=int, help='override the source schedule (smoke runs)')
+    parser.add_argument('--adapt-iters', type=int, help='override the adaptation schedule (smoke runs)')
+    parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_sfod'))
+    args = parser.parse_args()
+    os.makedirs(args.work_root, exist_ok=True)
+    results_path = osp.join(args.work_root, 'results.jsonl')
+
+    def record(row):
+        print(json.dumps(row), flush=True)
+        with open(results_path, 'a') as f:
+            f.write(json.dumps(row) + '\n')
+
+    source_dir = osp.join(args.work_root, 'source')
+    ckpt = args.source_ckpt
+    if ckpt is None and osp.exists(osp.join(source_dir, 'last_checkpoint')) and args.source_iters is None:
+        ckpt = latest_ckpt(source_dir)
+    if ckpt is None:
+        options = ['randomness.seed=0']
+        if args.source_iters:
+            n = args.source_iters
+            options += [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
+                        f'param_scheduler.0.end={max(1, n // 7)}', f'param_scheduler.1.begin={max(1, n // 7)}',
+                        f'param_scheduler.1.end={n}', f'default_hooks.checkpoint.interval={n}']
+        src_tgt, minutes = train(SOURCE_CFG, source_dir, options)
+        ckpt = latest_ckpt(source_dir)
+        record(dict(row='source_train', ckpt=ckpt, target_ap50=src_tgt, minutes=round(minutes, 2)))
+    src_on_src = test(SOURCE_CFG, ckpt, osp.join(args.work_root, 'source_test_src'), SOURCE_TEST)
+    src_on_tgt = test(SOURCE_CFG, ckpt, osp.join(args.work_root, 'source_test_tgt'), [])
+    record(dict(row='source', ckpt=ckpt, src_on_src=src_on_src, src_on_tgt=src_on_tgt))
+
+    per_seed = {row: {} for row in args.rows}
+    lpld_dir = None
+    for seed in args.seeds:
+        for row in args.rows:
+            work_dir = osp.join(args.work_root, f'{row}_seed{seed}')
+            options = [f'load_from={ckpt}', f'randomness.seed={seed}']
+            if args.adapt_iters:
+                n = args.adapt_iters
+                options += [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
+                            f'default_hooks.checkpoint.interval={n}']
+            ap50, minutes = train(ROWS[row], work_dir, options)
+            per_seed[row][seed] = ap50
+            record(dict(row=row, seed=seed, target_ap50=ap50, minutes=round(minutes, 2)))
+            if row == 'mt_lpld' and lpld_dir is None:
+                lpld_dir = work_dir
+
+    mechanism = lpld_mechanism(ROWS['mt_lpld'], latest_ckpt(lpld_dir)) if lpld_dir else None
+    if mechanism:
+        record(dict(row='lpld_mechanism', **mechanism))
+    means = {row: round(sum(v.values()) / len(v), 2) for row, v in per_seed.items() if v}
+    gates = dict(G0=src_on_src - src_on_tgt >= 15)
+    if 'mt' in per_seed:
+        gates['G1'] = sum(ap > src_on_tgt + 2 for ap in per_seed['mt'].values()) >= min(2, len(args.seeds))
+    if 'mt' in means and 'mt_lpld' in means:
+        gates['G2_lpld'] = means['mt_lpld'] >= means['mt'] + 1
+    if mechanism:
+        gates['G3_lpld'] = (mechanism['recall_hpl_lpl'] > mechanism['recall_hpl']
+                            and mechanism['lpl_class_precision'] >= 2 * mechanism['chance'])
+    print(json.dumps(dict(src_on_src=src_on_src, src_on_tgt=src_on_tgt, **means, seeds=args.seeds,
+                          per_seed={r: {str(s): v for s, v in d.items()} for r, d in per_seed.items()},
+                          lpld_mechanism=mechanism, gates=gates)))
+
+
+if __name__ == '__main__':
+    main()
