@@ -15,7 +15,10 @@ Structure (MMDetection's DetectionTransformer steps, DeformableDETR's two-stage 
   self-attention mask keeps the groups apart, :class:`PlainDETRHead` computes both losses;
   only the one-to-one queries run at test time.
 
-Box re-parameterisation (the paper's last step) is not implemented.
+* ``box_reparam=True`` (the paper's box re-parameterisation): boxes are cxcywh in pixels of the
+  padded input; the proposals and every decoder layer predict Faster R-CNN deltas to their input
+  box, the L1 loss and L1 matching cost are on those deltas, GIoU on the pixel boxes, BoxRPB
+  takes the pixel boxes as they are.
 """
 from typing import Dict, Optional, Tuple
 
@@ -27,7 +30,7 @@ from mmdet.structures import OptSampleList
 from torch import Tensor, nn
 
 from mmdet_ext.models.layers.box_rpb import check_feature_stride
-from mmdet_ext.models.layers.plain_detr_layers import PlainDETRDecoder
+from mmdet_ext.models.layers.plain_detr_layers import PlainDETRDecoder, clamp_box_size, decode_box_deltas
 from mmdet_ext.registry import register
 
 
@@ -51,22 +54,27 @@ class PlainDETR(DeformableDETR):
         num_queries_one2many: extra training queries matched one-to-many (0 disables hybrid matching).
         feat_stride: stride of the neck's output map (checked against the padded input).
         decoder: dict(num_layers, layer_cfg=dict(self_attn_cfg, cross_attn_cfg, ffn_cfg)).
+        box_reparam: box re-parameterisation (see the module docstring); passed on to the
+            decoder and the head (use ``DeltaL1Cost`` instead of ``BBoxL1Cost`` in the assigner).
         Other args: DetectionTransformer's (backbone, neck, bbox_head, positional_encoding, ...).
     """
 
     def __init__(self, *args, num_queries_one2one: int = 300, num_queries_one2many: int = 1500,
-                 feat_stride: int = 16, bbox_head: dict = None, **kwargs) -> None:
+                 feat_stride: int = 16, box_reparam: bool = False, bbox_head: dict = None,
+                 **kwargs) -> None:
+        self.box_reparam = box_reparam
         self.num_queries_one2one = num_queries_one2one
         self.num_queries_one2many = num_queries_one2many
         self.feat_stride = feat_stride
         if bbox_head is not None:
             bbox_head['num_queries_one2one'] = num_queries_one2one
+            bbox_head['box_reparam'] = box_reparam
         super().__init__(*args, bbox_head=bbox_head, with_box_refine=True, as_two_stage=True,
                          num_feature_levels=4, num_queries=num_queries_one2one, **kwargs)
 
     def _init_layers(self) -> None:
         self.positional_encoding = SinePositionalEncoding(**self.positional_encoding)
-        self.decoder = PlainDETRDecoder(**self.decoder)
+        self.decoder = PlainDETRDecoder(**self.decoder, box_reparam=self.box_reparam)
         self.embed_dims = d = self.decoder.embed_dims
         if self.positional_encoding.num_feats * 2 != d:
             raise ValueError(f'positional_encoding.num_feats must be embed_dims / 2 = {d // 2}, '
@@ -83,9 +91,7 @@ class PlainDETR(DeformableDETR):
         super(DeformableDETR, self).init_weights()
         nn.init.xavier_uniform_(self.memory_trans_fc.weight)
         nn.init.normal_(self.query_embedding.weight)
-        for m in self.decoder.modules():  # the BoxRPB attention owns its init (trunc normal .02)
-            if hasattr(m, 'rpb_mode'):
-                m.init_weights()
+        # the decoder's Linear layers (trunc normal .02): PlainDETRDecoder.init_weights, run above
 
     # ------------------------------------------------------------------ transformer steps
     def pre_transformer(self, img_feats: Tuple[Tensor],
@@ -108,16 +114,17 @@ class PlainDETR(DeformableDETR):
             mask = F.interpolate(img_mask[None], size=(H, W)).to(torch.bool)[0]
             pos = self.positional_encoding(mask)
             valid_ratios = self.get_valid_ratio(mask)
-        encoder_inputs_dict = dict(feat=feat, feat_mask=mask, feat_pos=pos, img_mask=img_mask)
+        encoder_inputs_dict = dict(feat=feat, feat_mask=mask, feat_pos=pos, img_mask=img_mask,
+                                   valid_ratios=valid_ratios)
         decoder_inputs_dict = dict(
             memory_mask=None if mask is None else mask.flatten(1), memory_pos=pos.flatten(2).transpose(1, 2),
             feat_size=(H, W), valid_ratios=valid_ratios, img_shape=(input_h, input_w))
         return encoder_inputs_dict, decoder_inputs_dict
 
     def forward_encoder(self, feat: Tensor, feat_mask: Optional[Tensor], feat_pos: Tensor,
-                        img_mask: Optional[Tensor]) -> Dict:
+                        img_mask: Optional[Tensor], valid_ratios: Tensor) -> Dict:
         """No encoder: the memory is the projected map itself."""
-        return dict(feat=feat, img_mask=img_mask)
+        return dict(feat=feat, img_mask=img_mask, valid_ratios=valid_ratios)
 
     def _proposal_pyramid(self, feat: Tensor, img_mask: Optional[Tensor]):
         levels = [self.proposal_up(feat), feat]
@@ -134,10 +141,15 @@ class PlainDETR(DeformableDETR):
         spatial_shapes = torch.tensor([list(s) for s in shapes], device=feat.device)
         return torch.cat(memory, 1), (torch.cat(masks, 1) if masks else None), spatial_shapes
 
-    def pre_decoder(self, feat: Tensor, img_mask: Optional[Tensor],
+    def pre_decoder(self, feat: Tensor, img_mask: Optional[Tensor], valid_ratios: Tensor,
                     batch_data_samples: OptSampleList = None) -> Tuple[Dict, Dict]:
-        """Two-stage proposals from the pyramid, top-k reference boxes, learned content queries."""
-        B, d = feat.shape[:2]
+        """Two-stage proposals from the pyramid, top-k reference boxes, learned content queries.
+
+        Box re-parameterisation: the proposals (normalised to the valid image) become pixel
+        boxes, the proposal head predicts deltas to them, and the head also gets the selected
+        deltas and proposals (``enc_outputs_delta``, ``enc_outputs_ref``) for its L1 on deltas.
+        """
+        B, d, H, W = feat.shape
         n1 = self.num_queries_one2one
         nq = n1 + (self.num_queries_one2many if self.training else 0)
         memory, mask, spatial_shapes = self._proposal_pyramid(feat, img_mask)
@@ -147,17 +159,32 @@ class PlainDETR(DeformableDETR):
         output_memory, output_proposals = self.gen_encoder_output_proposals(memory, mask, spatial_shapes)
         num_layers = self.decoder.num_layers
         enc_class = self.bbox_head.cls_branches[num_layers](output_memory)
-        enc_coord_unact = self.bbox_head.reg_branches[num_layers](output_memory) + output_proposals
+        enc_reg = self.bbox_head.reg_branches[num_layers](output_memory)
         topk = torch.topk(enc_class.max(-1)[0], k=nq, dim=1)[1]
         topk_score = torch.gather(enc_class, 1, topk[..., None].expand(-1, -1, enc_class.shape[-1]))
-        topk_coords_unact = torch.gather(enc_coord_unact, 1, topk[..., None].expand(-1, -1, 4))
         query = self.query_embedding.weight[:nq][None].expand(B, -1, -1)
+        head_inputs_dict = dict()
+        if self.box_reparam:
+            # invalid proposals are +inf logits -> sigmoid 1: finite, never NaN
+            valid_px = valid_ratios * valid_ratios.new_tensor([W * self.feat_stride, H * self.feat_stride])
+            proposals = clamp_box_size(output_proposals.sigmoid() * valid_px.repeat(1, 2)[:, None])
+            topk_ref = torch.gather(proposals, 1, topk[..., None].expand(-1, -1, 4))
+            topk_delta = torch.gather(enc_reg, 1, topk[..., None].expand(-1, -1, 4))
+            topk_coords = decode_box_deltas(topk_ref, topk_delta)  # cxcywh pixels
+            reference_points = clamp_box_size(topk_coords.detach())
+            if self.training:
+                head_inputs_dict = dict(enc_outputs_class=topk_score, enc_outputs_coord=topk_coords,
+                                        enc_outputs_delta=topk_delta, enc_outputs_ref=topk_ref)
+        else:
+            enc_coord_unact = enc_reg + output_proposals
+            topk_coords_unact = torch.gather(enc_coord_unact, 1, topk[..., None].expand(-1, -1, 4))
+            reference_points = topk_coords_unact.detach().sigmoid()
+            if self.training:
+                head_inputs_dict = dict(enc_outputs_class=topk_score, enc_outputs_coord=topk_coords_unact.sigmoid())
         decoder_inputs_dict = dict(
-            query=query, reference_points=topk_coords_unact.detach().sigmoid(),
+            query=query, reference_points=reference_points,
             self_attn_mask=hybrid_self_attn_mask(n1, nq - n1, feat.device),
             memory=feat.flatten(2).transpose(1, 2))
-        head_inputs_dict = dict(enc_outputs_class=topk_score,
-                                enc_outputs_coord=topk_coords_unact.sigmoid()) if self.training else dict()
         return decoder_inputs_dict, head_inputs_dict
 
     def forward_transformer(self, img_feats: Tuple[Tensor], batch_data_samples: OptSampleList = None) -> Dict:
