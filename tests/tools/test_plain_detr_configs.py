@@ -10,7 +10,7 @@ import torch
 from tests.conftest import ROOT, TINY, run_tool
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/plain_detr/*.py')))
-COCO = [c for c in CONFIGS if c.endswith('_coco.py') or c.endswith('_coco_no_rpb.py')]
+COCO = [c for c in CONFIGS if '_coco' in osp.basename(c)]
 
 
 def _cfg(path):
@@ -31,8 +31,9 @@ def _build(cfg):
 
 def test_config_set():
     names = {osp.basename(c) for c in CONFIGS}
-    assert names == {'plain_detr_r18_shapes.py', 'plain_detr_r18_shapes_no_rpb.py', 'plain_detr_r50_12e_coco.py',
-                     'plain_detr_r50_12e_coco_no_rpb.py'}
+    assert names == {'plain_detr_r18_shapes.py', 'plain_detr_r18_shapes_no_rpb.py', 'plain_detr_r18_shapes_reparam.py',
+                     'plain_detr_r50_12e_coco.py', 'plain_detr_r50_12e_coco_no_rpb.py',
+                     'plain_detr_r50_12e_coco_reparam.py'}
 
 
 @pytest.mark.parametrize('config', COCO, ids=osp.basename)
@@ -45,8 +46,14 @@ def test_coco_recipe_matches_spec(config):
     assert layer.cross_attn_cfg.embed_dims == 256 and layer.cross_attn_cfg.num_heads == 8
     assert layer.ffn_cfg.feedforward_channels == 2048 and layer.ffn_cfg.ffn_drop == 0.0
     assert layer.cross_attn_cfg.rpb_mode == (None if config.endswith('no_rpb.py') else 'linear')
-    assert m.bbox_head.loss_cls.loss_weight == 2.0 and m.bbox_head.loss_bbox.loss_weight == 5.0
+    reparam = config.endswith('_reparam.py')
+    assert m.get('box_reparam', False) == reparam
+    # L1 weight 5, 1 with box re-parameterisation (on deltas, loss and matching cost alike)
+    l1 = 1.0 if reparam else 5.0
+    assert m.bbox_head.loss_cls.loss_weight == 2.0 and m.bbox_head.loss_bbox.loss_weight == l1
     assert m.bbox_head.loss_iou.loss_weight == 2.0
+    costs = {c.type: c.weight for c in m.train_cfg.assigner.match_costs}
+    assert costs == {'FocalLossCost': 2.0, ('DeltaL1Cost' if reparam else 'BBoxL1Cost'): l1, 'IoUCost': 2.0}
     assert cfg.optim_wrapper.optimizer.type == 'AdamW' and cfg.optim_wrapper.optimizer.lr == 2e-4
     assert cfg.optim_wrapper.optimizer.weight_decay == 0.05 and cfg.optim_wrapper.clip_grad.max_norm == 0.1
     assert cfg.train_cfg.max_epochs == 12 and cfg.train_dataloader.batch_size == 1
@@ -67,6 +74,7 @@ def test_config_builds_and_computes_a_loss(config):
     losses = model.loss(data['inputs'], data['data_samples'])
     assert all(torch.isfinite(v) for v in losses.values())
     assert 'o2m_loss_cls' in losses and 'enc_loss_iou' in losses
+    assert model.decoder.box_reparam == model.bbox_head.box_reparam == config.endswith('_reparam.py')
 
 
 @pytest.mark.slow
