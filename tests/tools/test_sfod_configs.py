@@ -13,6 +13,9 @@ ADAPT = ['mean-teacher_faster-rcnn_r18_fpn_shapes-fog.py', 'lpld_faster-rcnn_r18
 CITYSCAPES = ['faster-rcnn_r50-caffe-c4_cityscapes-source.py',
               'mean-teacher_faster-rcnn_r50-caffe-c4_cityscapes-to-foggy.py',
               'lpld_faster-rcnn_r50-caffe-c4_cityscapes-to-foggy.py']
+WSCOL = ['wscol_faster-rcnn_r18_fpn_shapes-fog.py', 'wscol-lpld_faster-rcnn_r18_fpn_shapes-fog.py']
+WSCOL_CITYSCAPES = ['wscol_faster-rcnn_r50-caffe-c4_cityscapes-to-foggy.py',
+                    'wscol-lpld_faster-rcnn_r50-caffe-c4_cityscapes-to-foggy.py']
 # Adaptation overrides of TINY: the EMA every iteration so that it fires in 4 iterations.
 ADAPT_TINY = [o for o in TINY if not o.startswith('param_scheduler')] + [
     'custom_hooks.0.by_epoch=False', 'custom_hooks.0.interval=1']
@@ -24,7 +27,7 @@ def load(name):
 
 def test_config_list_is_complete():
     found = {osp.basename(p) for p in glob.glob(osp.join(SFOD_DIR, '*.py'))}
-    assert found == {SOURCE, *ADAPT, *CITYSCAPES}
+    assert found == {SOURCE, *ADAPT, *CITYSCAPES, *WSCOL, *WSCOL_CITYSCAPES}
 
 
 @pytest.mark.parametrize('name', ADAPT)
@@ -45,7 +48,32 @@ def test_shapes_fog_adaptation_recipe(name):
     assert [a['type'] for a in cfg.model.adaptations] == (['LPLDLoss'] if name.startswith('lpld') else [])
 
 
-@pytest.mark.parametrize('name', CITYSCAPES)
+@pytest.mark.parametrize('name', WSCOL + WSCOL_CITYSCAPES)
+def test_wscol_recipe(name):
+    cfg = load(name)
+    assert cfg.model.type == 'SourceFreeMeanTeacher'
+    assert cfg.model.semi_train_cfg.pseudo_thr == 0.9  # WSCoL's HPL threshold
+    assert cfg.custom_hooks == [dict(type='TeacherEMAHook', keep_rate=0.9, by_epoch=True)]
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    assert 'LoadAnnotations' not in [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+    wscol = cfg.model.adaptations[0]
+    assert wscol.type == 'WSCoLLoss'
+    expected = dict(embed_dims=512, memory_length=10, prototype_keep=0.6, num_proposals=300, cluster_iters=4,
+                    hpl_iou_thr=0.5, temperature=0.07, objectness_thr=0.5, variance_thr=20., min_foreground=3,
+                    contrast_weight=0.5, distill_weight=1.0)
+    assert {k: wscol[k] for k in expected} == expected
+    detector = cfg.model.detector
+    assert wscol.num_classes == detector.roi_head.bbox_head.num_classes
+    if 'cityscapes' in name:  # C4: res5 output 2048 x 7 x 7, classifier input 2048
+        assert (wscol.in_channels, wscol.shared_channels) == (2048, 2048)
+    else:
+        assert wscol.in_channels == detector.roi_head.bbox_roi_extractor.out_channels
+        assert wscol.shared_channels == detector.roi_head.bbox_head.fc_out_channels
+    types = [a['type'] for a in cfg.model.adaptations]
+    assert types == (['WSCoLLoss', 'LPLDLoss'] if 'wscol-lpld' in name else ['WSCoLLoss'])
+
+
+@pytest.mark.parametrize('name', CITYSCAPES + WSCOL_CITYSCAPES)
 def test_cityscapes_recipe(name):
     cfg = load(name)
     detector = cfg.model.detector if 'detector' in cfg.model else cfg.model
@@ -61,7 +89,7 @@ def test_cityscapes_recipe(name):
     assert 'LoadAnnotations' not in types
 
 
-@pytest.mark.parametrize('name', CITYSCAPES)
+@pytest.mark.parametrize('name', CITYSCAPES + WSCOL_CITYSCAPES)
 def test_cityscapes_detectors_build(name):
     import mmdet_ext  # noqa: F401
     from mmdet.registry import MODELS
@@ -121,3 +149,18 @@ def test_lpld_adaptation_trains_evaluates_the_teacher_and_resumes(tmp_path, plai
     resumed = open(sorted(glob.glob(str(tmp_path / '*' / '*.log')))[-1]).read()
     assert 'resumed epoch' in resumed.lower() and 'Iter(train) [6/6]' in resumed
     assert 'Iter(train) [1/6]' not in resumed
+
+
+@pytest.mark.slow
+def test_wscol_lpld_adaptation_trains_and_checkpoints_the_memory(tmp_path, plain_source_checkpoint):
+    import torch
+    cfg = osp.join(SFOD_DIR, WSCOL[1])
+    run_tool('tools/train.py', cfg, '--work-dir', str(tmp_path), '--cfg-options', *ADAPT_TINY,
+             f'load_from={plain_source_checkpoint}', 'model.semi_train_cfg.pseudo_thr=0.0')
+    log = open(sorted(glob.glob(str(tmp_path / '*' / '*.log')))[-1]).read()
+    assert 'Iter(train) [4/4]' in log and 'pascal_voc/AP50' in log
+    for key in ('loss_wscol_distill', 'loss_wscol_con', 'loss_lpld'):
+        assert key in log
+    state = torch.load(tmp_path / 'iter_4.pth', map_location='cpu', weights_only=False)['state_dict']
+    assert state['adaptations.0.bank_filled'].sum() > 0  # the memory bank travels with the checkpoint
+    assert 'adaptations.0.prototypes' in state and 'adaptations.0.mapping.fc_embed.weight' in state
