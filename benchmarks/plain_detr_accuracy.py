@@ -1,7 +1,7 @@
 """Train the small Plain DETR on `shapes` with and without BoxRPB (same seed, same budget).
 
-    .venv/bin/python benchmarks/plain_detr_accuracy.py [--only boxrpb|plain] [--iters N]
-        [--work-root work_dirs/bench_plain_detr]
+    .venv/bin/python benchmarks/plain_detr_accuracy.py [--only boxrpb|plain|reparam] [--reparam]
+        [--iters N] [--work-root work_dirs/bench_plain_detr]
 
 Runs (configs/plain_detr/README.md): ResNet-18 from scratch, last stage upsampled to stride 16,
 d = 128, 3 decoder layers, 50 one-to-one + 100 one-to-many queries, the demo budget (700
@@ -9,11 +9,14 @@ iterations, batch 8, validation every 100) unless ``--iters`` shortens it (smoke
 
   boxrpb   configs/plain_detr/plain_detr_r18_shapes.py          global cross-attention + BoxRPB
   plain    configs/plain_detr/plain_detr_r18_shapes_no_rpb.py   plain global cross-attention
+  reparam  configs/plain_detr/plain_detr_r18_shapes_reparam.py  BoxRPB + box re-parameterisation
+           (optional row: only with ``--reparam`` or ``--only reparam``)
 
-Both use the runtime's default seed handling with ``randomness.seed=0``. Each finished run is
-appended to ``<work-root>/results.jsonl``; the last printed line is one JSON object with
-``<name>_metric`` (final bbox mAP@0.5 on `shapes` val), ``<name>_best``, ``<name>_minutes`` and
-``boxrpb_minus_plain``. Two CPU cores: about 20-25 minutes a run at the full budget.
+All runs use the runtime's default seed handling with ``randomness.seed=0``. Each finished run
+is appended to ``<work-root>/results.jsonl``; the last printed line is one JSON object with
+``<name>_metric`` (final bbox mAP@0.5 on `shapes` val), ``<name>_best``, ``<name>_minutes``,
+``boxrpb_minus_plain`` and, when both ran, ``reparam_minus_boxrpb``. Two CPU cores: about
+20-25 minutes a run at the full budget.
 """
 import argparse
 import json
@@ -29,7 +32,9 @@ sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
 RUNS = [
     ('boxrpb', 'configs/plain_detr/plain_detr_r18_shapes.py'),
     ('plain', 'configs/plain_detr/plain_detr_r18_shapes_no_rpb.py'),
+    ('reparam', 'configs/plain_detr/plain_detr_r18_shapes_reparam.py'),
 ]
+OPTIONAL = {'reparam'}
 METRIC = 'coco/bbox_mAP_50'
 
 
@@ -55,6 +60,7 @@ def with_budget(config: str, iters: int, seed: int, out_dir: str) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--only', choices=[n for n, _ in RUNS])
+    parser.add_argument('--reparam', action='store_true', help='also run the optional box re-parameterisation row')
     parser.add_argument('--iters', type=int, default=0, help='shorter schedule (smoke runs); 0 = the config\'s 700')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_plain_detr'))
@@ -64,7 +70,7 @@ def main():
     summary = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in RUNS:
-            if args.only and name != args.only:
+            if (args.only and name != args.only) or (not args.only and name in OPTIONAL and not args.reparam):
                 continue
             cfg_path = with_budget(config, args.iters, args.seed, tmp)
             final, best, minutes, curve = train_and_score(cfg_path, METRIC, osp.join(args.work_root, name))
@@ -78,6 +84,8 @@ def main():
                                         seed=args.seed)) + '\n')
     if 'boxrpb_metric' in summary and 'plain_metric' in summary:
         summary['boxrpb_minus_plain'] = round(summary['boxrpb_metric'] - summary['plain_metric'], 4)
+    if 'reparam_metric' in summary and 'boxrpb_metric' in summary:
+        summary['reparam_minus_boxrpb'] = round(summary['reparam_metric'] - summary['boxrpb_metric'], 4)
     summary['iters'] = args.iters or 700
     print(json.dumps(summary))
 
