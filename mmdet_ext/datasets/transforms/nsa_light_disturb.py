@@ -47,7 +47,11 @@ class NSALightDisturb(BaseTransform):
         flip = np.random.rand() < self.flip_prob
         if flip:
             matrix = np.array([[-1., 0., new_w], [0., 1., 0.], [0., 0., 1.]], dtype=np.float32) @ matrix
-        results['img'] = cv2.warpAffine(img, matrix[:2], (new_w, new_h), flags=cv2.INTER_LINEAR,
+        # cv2 puts integer coordinates at pixel centres, boxes (and the homography) at pixel
+        # edges: conjugate by the half-pixel shift, or a flip lands one pixel off.
+        pixel = matrix[:2].copy()
+        pixel[:, 2] += pixel[:, :2] @ np.array([0.5, 0.5], dtype=np.float32) - 0.5
+        results['img'] = cv2.warpAffine(img, pixel, (new_w, new_h), flags=cv2.INTER_LINEAR,
                                         borderMode=cv2.BORDER_CONSTANT, borderValue=self.fill)
         results['img_shape'] = (new_h, new_w)
         previous = results.get('homography_matrix')
