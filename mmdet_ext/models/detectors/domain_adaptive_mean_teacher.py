@@ -68,7 +68,7 @@ class DomainAdaptiveMeanTeacher(SourceFreeMeanTeacher):
                            f'{sorted(missing)} (got {sorted(multi_batch_inputs)}): use a two-source '
                            'sampler (MultiSourceSampler) over labelled source + unlabelled target data')
         sup_samples = multi_batch_data_samples[SUP_BRANCH]
-        if sum(len(s.gt_instances) for s in sup_samples) == 0:
+        if sum(len(s.get('gt_instances') or []) for s in sup_samples) == 0:
             raise ValueError('the labelled source branch has no ground-truth boxes: its pipeline '
                              'needs LoadAnnotations (and filter_empty_gt=True)')
         sup_losses = self.student.loss(multi_batch_inputs[SUP_BRANCH], sup_samples)
