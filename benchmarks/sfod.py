@@ -8,16 +8,29 @@
    --source-ckpt when present), scored on source test (`src_on_src`) and target test (`src_on_tgt`).
 2. For every seed and row, adaptation from that checkpoint on unlabelled target train images;
    the last teacher is scored on target test (never the best epoch: that would select on test).
-   Rows: `mt` (plain mean teacher), `mt_lpld` (+ LPLD).
+   Rows: `mt` (plain mean teacher), `mt_lpld` (+ LPLD), `mt_wscol` (+ WSCoL), `mt_wscol_lpld`
+   (+ WSCoL + LPLD).
 3. LPLD's mechanism (G3), with the last LPLD teacher of the first seed on target train images
    (their labels are read here for diagnostics only, never in training): class-aware recall at
    IoU 0.5 of HPL alone vs HPL + mined LPL, and the class precision of mined labels that overlap
    an object (IoU >= 0.5) against chance (1 / classes).
+4. WSCoL's mechanism (G3), with the last WSCoL teacher of the first seed (past its first epoch,
+   so the clustering is prototype-guided only) on the same target train images: on proposals
+   that overlap an object (IoU >= 0.5), the accuracy of WSCoL's cluster labels vs the teacher's
+   argmax labels (all such proposals, and those not forced by an HPL).
 
 Metric: VOC area-based AP50 (MMDetection's VOCMetric, eval_mode='area'), in points (0-100).
 Each finished run is appended to ``<work-root>/results.jsonl``. The last line printed is one JSON
 object: ``src_on_src``, ``src_on_tgt``, ``mt``, ``mt_lpld`` (means over seeds), ``per_seed``,
-``lpld_mechanism`` and ``gates`` (G0, G1, G2_lpld, G3_lpld).
+``lpld_mechanism``, ``wscol_mechanism`` and ``gates`` (G0, G1, G2_lpld, G3_lpld, G2_wscol,
+G3_wscol).
+
+NSA (unsupervised DA, its own block: it also trains on labelled source images, so it is not
+source-free): rows `uda_baseline` (teacher-student with source labels and target pseudo labels)
+and `nsa` (configs/nsa/), both starting from the same source checkpoint (the burn-in stage) with
+the same two-source loader. Gates: G2_nsa (nsa mean >= uda_baseline mean + 1) and G3_nsa (NSA's
+internal-consistency MSE, logged as `nsa_internal_mse`, is lower over the last 20 % of training
+iterations than over the first 20 %, in every seed; recorded as the `nsa_internal_mse` row).
 """
 import argparse
 import json
@@ -33,7 +46,12 @@ sys.path.insert(0, ROOT)
 
 SOURCE_CFG = 'configs/sfod/faster-rcnn_r18_fpn_shapes-fog-source.py'
 ROWS = {'mt': 'configs/sfod/mean-teacher_faster-rcnn_r18_fpn_shapes-fog.py',
-        'mt_lpld': 'configs/sfod/lpld_faster-rcnn_r18_fpn_shapes-fog.py'}
+        'mt_lpld': 'configs/sfod/lpld_faster-rcnn_r18_fpn_shapes-fog.py',
+        'mt_wscol': 'configs/sfod/wscol_faster-rcnn_r18_fpn_shapes-fog.py',
+        'mt_wscol_lpld': 'configs/sfod/wscol-lpld_faster-rcnn_r18_fpn_shapes-fog.py'}
+# NSA: unsupervised DA (labelled source + unlabelled target), reported in its own block.
+ROWS.update(uda_baseline='configs/nsa/uda-baseline_faster-rcnn_r18_fpn_shapes-fog.py',
+            nsa='configs/nsa/nsa_faster-rcnn_r18_fpn_shapes-fog.py')
 SOURCE_TEST = ["test_dataloader.dataset.ann_file=source/annotations/instances_test.json",
                "test_dataloader.dataset.data_prefix.img=source/test/",
                "test_evaluator.1.ann_file=data/shapes_fog/source/annotations/instances_test.json"]
@@ -138,6 +156,72 @@ def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
                 chance=round(1 / model.num_classes, 4))
 
 
+def wscol_mechanism(config, ckpt, num_images=120, iou=0.5):
+    """Accuracy of WSCoL's cluster labels vs the teacher's argmax on target train proposals that
+    overlap an object (diagnostics: the labels are read here only, never in training)."""
+    import torch
+    from mmdet.registry import DATASETS, MODELS
+    from mmdet.structures.bbox import bbox2roi, bbox_overlaps
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    import mmdet_ext  # noqa: F401
+    from mmdet_ext.models.losses.wscol_loss import roi_head_inputs
+
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(config)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, ckpt, map_location='cpu', logger='silent')
+    model.eval()
+    wscol = [m for m in model.adaptations if type(m).__name__ == 'WSCoLLoss'][0]
+    dataset_cfg = cfg.target_train.copy()
+    dataset_cfg.pipeline = cfg.test_pipeline  # with LoadAnnotations: diagnostics only
+    dataset_cfg.indices = num_images
+    dataset = DATASETS.build(dataset_cfg)
+    preprocess = model.data_preprocessor.data_preprocessor
+    on_object = cluster_right = teacher_right = free = free_cluster_right = free_teacher_right = 0
+    for start in range(0, len(dataset), 8):
+        data = preprocess(pseudo_collate([dataset[i] for i in range(start, min(start + 8, len(dataset)))]), False)
+        inputs, samples = data['inputs'], data['data_samples']
+        with torch.no_grad():
+            out = model.teacher_pass(inputs, samples)
+            hpl = [model._high_confidence(d) for d in out['detections']]
+            rois = bbox2roi([p.bboxes[:wscol.num_proposals] for p in out['proposals']])
+            if rois.shape[0] == 0:
+                continue
+            logits, maps, vectors = roi_head_inputs(model.teacher, out['feats'], rois)
+            # After the first epoch (rho = 1): prototype-guided clustering only.
+            cluster = wscol.cluster(wscol.mapping(maps), vectors, logits, rois, hpl, rho=1.)
+            teacher = logits.argmax(dim=1)
+        for i, sample in enumerate(samples):
+            gt = sample.gt_instances
+            in_image = rois[:, 0] == i
+            if len(gt) == 0 or not in_image.any():
+                continue
+            best, index = bbox_overlaps(rois[in_image, 1:], gt.bboxes).max(dim=1)
+            hit = best >= iou
+            truth = gt.labels[index[hit]]
+            c, t = cluster[in_image][hit], teacher[in_image][hit]
+            on_object += int(hit.sum())
+            cluster_right += int((c == truth).sum())
+            teacher_right += int((t == truth).sum())
+            if len(hpl[i]):
+                forced = bbox_overlaps(rois[in_image, 1:][hit], hpl[i].bboxes).max(dim=1).values >= wscol.hpl_iou_thr
+            else:
+                forced = torch.zeros(int(hit.sum()), dtype=torch.bool)
+            free += int((~forced).sum())
+            free_cluster_right += int((c[~forced] == truth[~forced]).sum())
+            free_teacher_right += int((t[~forced] == truth[~forced]).sum())
+    return dict(images=len(dataset), proposals_on_object=on_object,
+                cluster_acc=round(cluster_right / max(on_object, 1), 4),
+                teacher_argmax_acc=round(teacher_right / max(on_object, 1), 4),
+                unforced=free, unforced_cluster_acc=round(free_cluster_right / max(free, 1), 4),
+                unforced_teacher_argmax_acc=round(free_teacher_right / max(free, 1), 4),
+                prototypes=int(wscol.prototype_initialized.sum()))
+
+
 def _class_hits(gt, boxes, labels, iou, bbox_overlaps):
     import torch
     if len(gt) == 0 or len(boxes) == 0:
@@ -145,6 +229,21 @@ def _class_hits(gt, boxes, labels, iou, bbox_overlaps):
     overlaps = bbox_overlaps(gt.bboxes, boxes)
     same = gt.labels[:, None] == labels[None, :]
     return ((overlaps >= iou) & same).any(dim=1)
+
+
+def nsa_internal_mse_trend(work_dir, fraction=0.2):
+    """Mean ``nsa_internal_mse`` over the first and the last ``fraction`` of the logged training
+    iterations of a run (MMEngine's ``vis_data/scalars.json``); None when nothing was logged."""
+    import glob
+    found = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    if not found:
+        return None
+    with open(found[-1]) as f:
+        values = [row['nsa_internal_mse'] for row in map(json.loads, f) if 'nsa_internal_mse' in row]
+    if not values:
+        return None
+    k = max(1, int(len(values) * fraction))
+    return dict(first=round(sum(values[:k]) / k, 4), last=round(sum(values[-k:]) / k, 4), points=len(values))
 
 
 def main():
@@ -183,7 +282,7 @@ def main():
     record(dict(row='source', ckpt=ckpt, src_on_src=src_on_src, src_on_tgt=src_on_tgt))
 
     per_seed = {row: {} for row in args.rows}
-    lpld_dir = None
+    lpld_dir = wscol_dir = None
     for seed in args.seeds:
         for row in args.rows:
             work_dir = osp.join(args.work_root, f'{row}_seed{seed}')
@@ -197,22 +296,39 @@ def main():
             record(dict(row=row, seed=seed, target_ap50=ap50, minutes=round(minutes, 2)))
             if row == 'mt_lpld' and lpld_dir is None:
                 lpld_dir = work_dir
+            # WSCoL's mechanism from WSCoL alone when it ran, else from WSCoL + LPLD.
+            if row == 'mt_wscol' or (row == 'mt_wscol_lpld' and 'mt_wscol' not in args.rows):
+                wscol_dir = wscol_dir or (work_dir, ROWS[row])
 
     mechanism = lpld_mechanism(ROWS['mt_lpld'], latest_ckpt(lpld_dir)) if lpld_dir else None
     if mechanism:
         record(dict(row='lpld_mechanism', **mechanism))
+    wscol_mech = wscol_mechanism(wscol_dir[1], latest_ckpt(wscol_dir[0])) if wscol_dir else None
+    if wscol_mech:
+        record(dict(row='wscol_mechanism', **wscol_mech))
     means = {row: round(sum(v.values()) / len(v), 2) for row, v in per_seed.items() if v}
     gates = dict(G0=src_on_src - src_on_tgt >= 15)
     if 'mt' in per_seed:
         gates['G1'] = sum(ap > src_on_tgt + 2 for ap in per_seed['mt'].values()) >= min(2, len(args.seeds))
     if 'mt' in means and 'mt_lpld' in means:
         gates['G2_lpld'] = means['mt_lpld'] >= means['mt'] + 1
+    if 'mt' in means and 'mt_wscol' in means:
+        gates['G2_wscol'] = means['mt_wscol'] >= means['mt'] + 1
+    if wscol_mech:
+        gates['G3_wscol'] = wscol_mech['cluster_acc'] > wscol_mech['teacher_argmax_acc']
     if mechanism:
         gates['G3_lpld'] = (mechanism['recall_hpl_lpl'] > mechanism['recall_hpl']
                             and mechanism['lpl_class_precision'] >= 2 * mechanism['chance'])
+    if 'uda_baseline' in means and 'nsa' in means:
+        gates['G2_nsa'] = means['nsa'] >= means['uda_baseline'] + 1
+    nsa_mse = {seed: nsa_internal_mse_trend(osp.join(args.work_root, f'nsa_seed{seed}'))
+               for seed in per_seed.get('nsa', {})}
+    if nsa_mse and all(nsa_mse.values()):
+        record(dict(row='nsa_internal_mse', **{str(seed): v for seed, v in nsa_mse.items()}))
+        gates['G3_nsa'] = all(v['last'] < v['first'] for v in nsa_mse.values())
     print(json.dumps(dict(src_on_src=src_on_src, src_on_tgt=src_on_tgt, **means, seeds=args.seeds,
                           per_seed={r: {str(s): v for s, v in d.items()} for r, d in per_seed.items()},
-                          lpld_mechanism=mechanism, gates=gates)))
+                          lpld_mechanism=mechanism, wscol_mechanism=wscol_mech, gates=gates)))
 
 
 if __name__ == '__main__':
