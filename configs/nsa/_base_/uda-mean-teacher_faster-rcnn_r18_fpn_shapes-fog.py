@@ -47,3 +47,6 @@ custom_hooks = [
     dict(type='TeacherEMAHook', keep_rate=0.96, by_epoch=False, interval=5),
     dict(type='NSAStageHook', stage2_begin=0.5, stage_keep_rates=(0.96, 0.92), pull_interval=0),
 ]
+# Log every iteration: benchmarks/sfod.py reads NSA's internal-consistency MSE from the
+# training scalars (first vs last 20 % of iterations, gate G3_nsa).
+default_hooks = dict(logger=dict(interval=1))
