@@ -35,7 +35,7 @@ def test_shapes_fog_adaptation_recipe(name):
     cfg = load(name)
     assert cfg.model.type == 'SourceFreeMeanTeacher'
     assert cfg.model.semi_train_cfg.pseudo_thr == 0.7
-    assert cfg.model.detector.test_cfg.rpn.nms_pre == 6000 and cfg.model.detector.test_cfg.rpn.max_per_img == 300
+    assert cfg.model.detector.test_cfg.rpn.nms_pre == 1000 and cfg.model.detector.test_cfg.rpn.max_per_img == 300
     assert cfg.load_from.endswith('faster-rcnn_r18_fpn_shapes-fog-source/iter_700.pth')
     types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
     assert 'LoadAnnotations' not in types  # source-free: target labels never read
