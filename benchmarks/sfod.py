@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/sfod.py [--seeds 0 1 2] [--rows mt mt_lpld] [--source-ckpt PATH]
         [--adapt-iters N] [--work-root work_dirs/bench_sfod]
+    .venv/bin/python benchmarks/sfod.py --summary     # gates over every run recorded so far
 
 1. Source: Faster R-CNN R-18 trained on labelled source images
    (configs/sfod/faster-rcnn_r18_fpn_shapes-fog-source.py, seed 0; reused from the work root or
@@ -254,9 +255,14 @@ def main():
     parser.add_argument('--source-iters', type=int, help='override the source schedule (smoke runs)')
     parser.add_argument('--adapt-iters', type=int, help='override the adaptation schedule (smoke runs)')
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_sfod'))
+    parser.add_argument('--summary', action='store_true',
+                        help='train nothing: print the summary of every run in <work-root>/results.jsonl')
     args = parser.parse_args()
     os.makedirs(args.work_root, exist_ok=True)
     results_path = osp.join(args.work_root, 'results.jsonl')
+    if args.summary:
+        print(json.dumps(summary_from_results(results_path)))
+        return
 
     def record(row):
         print(json.dumps(row), flush=True)
@@ -306,10 +312,20 @@ def main():
     wscol_mech = wscol_mechanism(wscol_dir[1], latest_ckpt(wscol_dir[0])) if wscol_dir else None
     if wscol_mech:
         record(dict(row='wscol_mechanism', **wscol_mech))
-    means = {row: round(sum(v.values()) / len(v), 2) for row, v in per_seed.items() if v}
+    nsa_mse = {seed: nsa_internal_mse_trend(osp.join(args.work_root, f'nsa_seed{seed}'))
+               for seed in per_seed.get('nsa', {})}
+    if nsa_mse and all(nsa_mse.values()):
+        record(dict(row='nsa_internal_mse', **{str(seed): v for seed, v in nsa_mse.items()}))
+    print(json.dumps(summarize(src_on_src, src_on_tgt, per_seed, mechanism, wscol_mech, nsa_mse)))
+
+
+def summarize(src_on_src, src_on_tgt, per_seed, mechanism=None, wscol_mech=None, nsa_mse=None) -> dict:
+    """Means over seeds and the gates (specs/shapes.md) from per-row, per-seed target AP50."""
+    per_seed = {row: v for row, v in per_seed.items() if v}
+    means = {row: round(sum(v.values()) / len(v), 2) for row, v in per_seed.items()}
     gates = dict(G0=src_on_src - src_on_tgt >= 15)
     if 'mt' in per_seed:
-        gates['G1'] = sum(ap > src_on_tgt + 2 for ap in per_seed['mt'].values()) >= min(2, len(args.seeds))
+        gates['G1'] = sum(ap > src_on_tgt + 2 for ap in per_seed['mt'].values()) >= min(2, len(per_seed['mt']))
     if 'mt' in means and 'mt_lpld' in means:
         gates['G2_lpld'] = means['mt_lpld'] >= means['mt'] + 1
     if 'mt' in means and 'mt_wscol' in means:
@@ -321,15 +337,34 @@ def main():
                             and mechanism['lpl_class_precision'] >= 2 * mechanism['chance'])
     if 'uda_baseline' in means and 'nsa' in means:
         gates['G2_nsa'] = means['nsa'] >= means['uda_baseline'] + 1
-    nsa_mse = {seed: nsa_internal_mse_trend(osp.join(args.work_root, f'nsa_seed{seed}'))
-               for seed in per_seed.get('nsa', {})}
     if nsa_mse and all(nsa_mse.values()):
-        record(dict(row='nsa_internal_mse', **{str(seed): v for seed, v in nsa_mse.items()}))
         gates['G3_nsa'] = all(v['last'] < v['first'] for v in nsa_mse.values())
-    print(json.dumps(dict(src_on_src=src_on_src, src_on_tgt=src_on_tgt, **means, seeds=args.seeds,
-                          per_seed={r: {str(s): v for s, v in d.items()} for r, d in per_seed.items()},
-                          lpld_mechanism=mechanism, wscol_mechanism=wscol_mech, gates=gates)))
+    seeds = sorted({s for v in per_seed.values() for s in v})
+    return dict(src_on_src=src_on_src, src_on_tgt=src_on_tgt, **means, seeds=seeds,
+                per_seed={r: {str(s): v for s, v in sorted(d.items())} for r, d in per_seed.items()},
+                lpld_mechanism=mechanism, wscol_mechanism=wscol_mech, gates=gates)
 
+
+def summary_from_results(results_path: str) -> dict:
+    """The summary over every run recorded in ``results.jsonl`` (the latest record of each row and
+    seed), so a protocol run in pieces (one seed a session) still gets its gates."""
+    source, per_seed, found = None, {}, {}
+    with open(results_path) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec['row'] == 'source':
+                source = rec
+            elif rec['row'] in ROWS:
+                per_seed.setdefault(rec['row'], {})[rec['seed']] = rec['target_ap50']
+            elif rec['row'] == 'nsa_internal_mse':  # one entry per seed, seeds over several runs
+                found.setdefault(rec['row'], {}).update({k: v for k, v in rec.items() if k != 'row'})
+            elif rec['row'] in ('lpld_mechanism', 'wscol_mechanism'):
+                found[rec['row']] = {k: v for k, v in rec.items() if k != 'row'}
+    if source is None:
+        raise RuntimeError(f'{results_path} has no source row: run the protocol first')
+    nsa_mse = {int(k): v for k, v in found.get('nsa_internal_mse', {}).items()}
+    return summarize(source['src_on_src'], source['src_on_tgt'], per_seed, found.get('lpld_mechanism'),
+                     found.get('wscol_mechanism'), nsa_mse)
 
 if __name__ == '__main__':
     main()
