@@ -122,6 +122,7 @@ def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
     dataset = DATASETS.build(dataset_cfg)
     preprocess = model.data_preprocessor.data_preprocessor
     found_hpl = found_both = total = lpl_on_object = lpl_right_class = num_lpl = 0
+    best_ious, bg_probs = [], []  # per LPL: best IoU with an object, teacher's background probability
     for start in range(0, len(dataset), 8):
         data = preprocess(pseudo_collate([dataset[i] for i in range(start, min(start + 8, len(dataset)))]), False)
         inputs, samples = data['inputs'], data['data_samples']
@@ -134,6 +135,7 @@ def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
                 proposals=out['proposals'], detections=out['detections'], pseudo_labels=hpl,
                 num_classes=model.num_classes)
             mined = lpld.mine(context)
+        bg_probs.append(torch.softmax(mined['logits'], dim=1)[:, -1])
         for i, sample in enumerate(samples):
             gt = sample.gt_instances
             total += len(gt)
@@ -144,9 +146,12 @@ def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
             found_hpl += int(hit_hpl.sum())
             found_both += int((hit_hpl | hit_lpl).sum())
             num_lpl += len(lpl_boxes)
+            if len(lpl_boxes) and not len(gt):
+                best_ious.append(lpl_boxes.new_zeros(len(lpl_boxes)))
             if len(lpl_boxes) and len(gt):
                 overlaps = bbox_overlaps(lpl_boxes, gt.bboxes)
                 best, index = overlaps.max(dim=1)
+                best_ious.append(best)
                 on_object = best >= iou
                 lpl_on_object += int(on_object.sum())
                 lpl_right_class += int((lpl_labels[on_object] == gt.labels[index[on_object]]).sum())
@@ -154,7 +159,17 @@ def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
                 recall_hpl_lpl=round(found_both / max(total, 1), 4), lpl_per_image=round(num_lpl / len(dataset), 2),
                 lpl_on_object=lpl_on_object,
                 lpl_class_precision=round(lpl_right_class / max(lpl_on_object, 1), 4),
-                chance=round(1 / model.num_classes, 4))
+                chance=round(1 / model.num_classes, 4),
+                lpl_best_iou_hist=_fractions(best_ious, (0., 0.1, 0.3, 0.5, 1.01)),
+                lpl_teacher_bg_prob_hist=_fractions(bg_probs, (0., 0.5, 0.9, 0.99, 1.01)))
+
+
+def _fractions(chunks, edges) -> dict:
+    """Fraction of the values in each [edges[i], edges[i+1]) bin, keyed 'lo-hi'."""
+    import torch
+    values = torch.cat(chunks) if chunks else torch.zeros(0)
+    return {f'{lo:g}-{min(hi, 1):g}': round(float(((values >= lo) & (values < hi)).float().mean()) if len(values) else 0., 3)
+            for lo, hi in zip(edges[:-1], edges[1:])}
 
 
 def wscol_mechanism(config, ckpt, num_images=120, iou=0.5):
