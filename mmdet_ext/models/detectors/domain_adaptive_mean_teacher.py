@@ -12,16 +12,13 @@ through :class:`DomainAdaptiveContext`. Batches come from a two-source sampler o
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-import torch
 from mmdet.models.utils import rename_loss_dict
 from mmdet.structures import SampleList
-from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ...registry import register
-from .adaptation_context import AdaptationContext, FeatureRecorder
-from .source_free_mean_teacher import (STUDENT_BRANCH, TEACHER_BRANCH, SourceFreeMeanTeacher,
-                                       _refuse_target_labels, _scale)
+from .adaptation_context import AdaptationContext
+from .source_free_mean_teacher import STUDENT_BRANCH, TEACHER_BRANCH, SourceFreeMeanTeacher, _scale
 
 SUP_BRANCH, LIGHT_BRANCH = 'sup', 'unsup_light'
 
@@ -77,39 +74,10 @@ class DomainAdaptiveMeanTeacher(SourceFreeMeanTeacher):
         losses.update(self._target_losses(multi_batch_inputs, multi_batch_data_samples))
         return losses
 
-    def _target_losses(self, inputs: Dict[str, Tensor], data_samples: Dict[str, SampleList]) -> dict:
-        """The source-free step on the target branches (same as the parent's, with a richer context)."""
-        teacher_samples = data_samples[TEACHER_BRANCH]
-        student_samples = data_samples[STUDENT_BRANCH]
-        light_samples = data_samples.get(LIGHT_BRANCH)
-        _refuse_target_labels(teacher_samples + student_samples + list(light_samples or []))
+    def _target_samples(self, data_samples: Dict[str, SampleList]) -> list:
+        return super()._target_samples(data_samples) + list(data_samples.get(LIGHT_BRANCH) or [])
 
-        teacher_out = self.teacher_pass(inputs[TEACHER_BRANCH], teacher_samples)
-        pseudo_labels = [self._high_confidence(det) for det in teacher_out['detections']]
-        for i, (pseudo, sample) in enumerate(zip(pseudo_labels, student_samples)):
-            sample.gt_instances = self._to_student_view(pseudo, teacher_samples[i], sample)
-            sample.ignored_instances = InstanceData(bboxes=pseudo.bboxes.new_zeros((0, 4)),
-                                                    labels=pseudo.labels.new_zeros((0,)))
-        recorder_module = self.student.neck if self.student.with_neck else self.student.backbone
-        with FeatureRecorder(recorder_module) as recorder:
-            student_losses = self.student.loss(inputs[STUDENT_BRANCH], student_samples)
-        num_pseudo = sum(len(s.gt_instances) for s in student_samples)
-        weight = self.unsup_weight if num_pseudo > 0 else 0.
-        losses = {k: _scale(v, weight) if 'loss' in k else v for k, v in student_losses.items()}
-
-        context = DomainAdaptiveContext(
-            student=self.student, teacher=self.teacher, teacher_feats=teacher_out['feats'],
-            student_feats=recorder.output, teacher_samples=teacher_samples,
-            student_samples=student_samples, proposals=teacher_out['proposals'],
-            detections=teacher_out['detections'], pseudo_labels=pseudo_labels,
-            num_classes=self.num_classes, progress=dict(self.progress),
-            light_inputs=inputs.get(LIGHT_BRANCH), light_samples=light_samples)
-        for module in self.adaptations:
-            extra = module(context)
-            clash = set(extra) & set(losses)
-            if clash:
-                raise KeyError(f'{type(module).__name__} returned loss names {sorted(clash)} '
-                               'already used by another loss')
-            losses.update(extra)
-        losses['num_pseudo_labels'] = torch.tensor(float(num_pseudo) / max(len(student_samples), 1))
-        return losses
+    def _make_context(self, inputs: Dict[str, Tensor], data_samples: Dict[str, SampleList],
+                      **fields) -> DomainAdaptiveContext:
+        return DomainAdaptiveContext(**fields, light_inputs=inputs.get(LIGHT_BRANCH),
+                                     light_samples=data_samples.get(LIGHT_BRANCH))

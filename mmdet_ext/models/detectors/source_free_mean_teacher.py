@@ -86,11 +86,24 @@ class SourceFreeMeanTeacher(SemiBaseDetector):
             raise KeyError(f'source-free adaptation needs the pipeline branches '
                            f'{[TEACHER_BRANCH, STUDENT_BRANCH]}; missing {sorted(missing)} '
                            f'(got {sorted(multi_batch_inputs)}). Build them with MultiBranch.')
-        teacher_samples = multi_batch_data_samples[TEACHER_BRANCH]
-        student_samples = multi_batch_data_samples[STUDENT_BRANCH]
-        _refuse_target_labels(teacher_samples + student_samples)
+        return self._target_losses(multi_batch_inputs, multi_batch_data_samples)
 
-        teacher_out = self.teacher_pass(multi_batch_inputs[TEACHER_BRANCH], teacher_samples)
+    def _target_samples(self, data_samples: Dict[str, SampleList]) -> list:
+        """Every target-view sample of the batch (none may carry ground truth)."""
+        return data_samples[TEACHER_BRANCH] + data_samples[STUDENT_BRANCH]
+
+    def _make_context(self, inputs: Dict[str, Tensor], data_samples: Dict[str, SampleList],
+                      **fields) -> AdaptationContext:
+        """The context handed to the adaptation modules (subclasses add their views)."""
+        return AdaptationContext(**fields)
+
+    def _target_losses(self, inputs: Dict[str, Tensor], data_samples: Dict[str, SampleList]) -> dict:
+        """Pseudo-label losses of the student on the target views + the adaptation losses."""
+        teacher_samples = data_samples[TEACHER_BRANCH]
+        student_samples = data_samples[STUDENT_BRANCH]
+        _refuse_target_labels(self._target_samples(data_samples))
+
+        teacher_out = self.teacher_pass(inputs[TEACHER_BRANCH], teacher_samples)
         pseudo_labels = [self._high_confidence(det) for det in teacher_out['detections']]
         for i, (pseudo, sample) in enumerate(zip(pseudo_labels, student_samples)):
             sample.gt_instances = self._to_student_view(pseudo, teacher_samples[i], sample)
@@ -100,13 +113,14 @@ class SourceFreeMeanTeacher(SemiBaseDetector):
 
         recorder_module = self.student.neck if self.student.with_neck else self.student.backbone
         with FeatureRecorder(recorder_module) as recorder:
-            student_losses = self.student.loss(multi_batch_inputs[STUDENT_BRANCH], student_samples)
+            student_losses = self.student.loss(inputs[STUDENT_BRANCH], student_samples)
         num_pseudo = sum(len(s.gt_instances) for s in student_samples)
         # No pseudo label in the whole batch: keep the losses in the graph, weighted 0.
         weight = self.unsup_weight if num_pseudo > 0 else 0.
         losses = {k: _scale(v, weight) if 'loss' in k else v for k, v in student_losses.items()}
 
-        context = AdaptationContext(
+        context = self._make_context(
+            inputs, data_samples,
             student=self.student, teacher=self.teacher, teacher_feats=teacher_out['feats'],
             student_feats=recorder.output, teacher_samples=teacher_samples,
             student_samples=student_samples, proposals=teacher_out['proposals'],
