@@ -28,43 +28,38 @@ def _no_tower(head) -> None:
                          f'received {head.stacked_convs}')
 
 
+class _RetinaPairMixin:
+    """RetinaHead's ``retina_cls`` / ``retina_reg`` applied to a (cls_feat, reg_feat) pair; no tower.
+    Put it before a RetinaHead subclass in the bases."""
+
+    def __init__(self, *args, stacked_convs: int = 0, **kwargs):
+        super().__init__(*args, stacked_convs=stacked_convs, **kwargs)
+        _no_tower(self)
+
+    def forward_single(self, x: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
+        cls_feat, reg_feat = split_pair(x, self)
+        return self.retina_cls(cls_feat), self._regression(self.retina_reg(reg_feat))
+
+    def _regression(self, out: Tensor) -> Tensor:
+        return out
+
+
 @register('MODELS')
-class SEPCRetinaHead(RetinaHead):
+class SEPCRetinaHead(_RetinaPairMixin, RetinaHead):
     """RetinaHead on (cls_feat, reg_feat) pairs: ``retina_cls`` / ``retina_reg`` only."""
 
-    def __init__(self, *args, stacked_convs: int = 0, **kwargs):
-        super().__init__(*args, stacked_convs=stacked_convs, **kwargs)
-        _no_tower(self)
-
-    def forward_single(self, x: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
-        cls_feat, reg_feat = split_pair(x, self)
-        return self.retina_cls(cls_feat), self.retina_reg(reg_feat)
-
 
 @register('MODELS')
-class SEPCFreeAnchorRetinaHead(FreeAnchorRetinaHead):
+class SEPCFreeAnchorRetinaHead(_RetinaPairMixin, FreeAnchorRetinaHead):
     """FreeAnchorRetinaHead (a RetinaHead with the FreeAnchor loss) on SEPC pairs."""
 
-    def __init__(self, *args, stacked_convs: int = 0, **kwargs):
-        super().__init__(*args, stacked_convs=stacked_convs, **kwargs)
-        _no_tower(self)
-
-    def forward_single(self, x: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
-        cls_feat, reg_feat = split_pair(x, self)
-        return self.retina_cls(cls_feat), self.retina_reg(reg_feat)
-
 
 @register('MODELS')
-class SEPCFSAFHead(FSAFHead):
+class SEPCFSAFHead(_RetinaPairMixin, FSAFHead):
     """FSAFHead on SEPC pairs (keeps FSAF's ReLU on the TBLR distances)."""
 
-    def __init__(self, *args, stacked_convs: int = 0, **kwargs):
-        super().__init__(*args, stacked_convs=stacked_convs, **kwargs)
-        _no_tower(self)
-
-    def forward_single(self, x: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
-        cls_feat, reg_feat = split_pair(x, self)
-        return self.retina_cls(cls_feat), self.relu(self.retina_reg(reg_feat))
+    def _regression(self, out: Tensor) -> Tensor:
+        return self.relu(out)
 
 
 @register('MODELS')
