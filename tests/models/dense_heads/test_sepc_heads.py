@@ -5,7 +5,7 @@ from mmdet.structures import DetDataSample
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
-from mmdet_ext.models.dense_heads import SEPCATSSHead, SEPCFreeAnchorRetinaHead, SEPCFSAFHead, SEPCRetinaHead
+from mmdet_ext.models.dense_heads.sepc_heads import SEPCATSSHead, SEPCFreeAnchorRetinaHead, SEPCFSAFHead, SEPCRetinaHead
 from mmdet_ext.models.necks import SEPC
 
 C = 16

@@ -136,3 +136,10 @@ def test_refusals_name_the_problem():
     plain = AdaptationContext(**{k: getattr(context, k) for k in AdaptationContext.__dataclass_fields__})
     with pytest.raises(ValueError, match="'unsup_light'"):
         model.adaptations[0](plain)
+
+
+def test_config_names_resolve_to_these_modules():
+    from mmdet_ext.models.detectors.domain_adaptive_mean_teacher import DomainAdaptiveMeanTeacher
+    from mmdet_ext.models.losses.nsa_loss import NSAConsistencyLoss
+    model = build()
+    assert type(model) is DomainAdaptiveMeanTeacher and type(model.adaptations[0]) is NSAConsistencyLoss

@@ -263,3 +263,12 @@ def test_decoder_linear_init_trunc_normal():
     assert count == model.decoder.num_layers * 12  # self in + out, q k v out, 2 x 2 BoxRPB, 2 FFN
     allw = torch.cat(weights)
     assert abs(allw.std().item() - 0.02) < 0.001 and allw.abs().max() < 0.2
+
+
+def test_config_names_resolve_to_these_modules():
+    from mmdet.registry import TASK_UTILS
+    from mmdet_ext.models.dense_heads.plain_detr_head import PlainDETRHead
+    from mmdet_ext.models.task_modules.assigners.delta_l1_cost import DeltaL1Cost
+    model = _build()
+    assert type(model.bbox_head) is PlainDETRHead
+    assert type(TASK_UTILS.build(dict(type='DeltaL1Cost'))) is DeltaL1Cost

@@ -191,3 +191,10 @@ def test_adaptation_modules_are_outside_the_student():
     student_params = {id(p) for p in model.student.parameters()}
     assert not any(id(p) in student_params for p in model.adaptations.parameters())
     assert set(dict(model.student.named_parameters())) == set(dict(model.teacher.named_parameters()))
+
+
+def test_config_names_resolve_to_these_modules():
+    from mmdet_ext.models.detectors.source_free_mean_teacher import SourceFreeMeanTeacher
+    from mmdet_ext.models.losses.lpld_loss import LPLDLoss
+    model, _ = build()
+    assert type(model) is SourceFreeMeanTeacher and type(model.adaptations[0]) is LPLDLoss

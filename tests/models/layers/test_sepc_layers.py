@@ -6,7 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmdet_ext.models.layers import IntegratedBN, PConvBlock, SharedLevelConv, deform_conv2d_torch
+from mmdet_ext.models.layers.integrated_bn import IntegratedBN
+from mmdet_ext.models.layers.pyramid_conv import PConvBlock, SharedLevelConv
+from mmdet_ext.models.layers.sepc_deform_conv import deform_conv2d_torch
 from mmdet_ext.models.layers.integrated_bn import concat_levels
 
 SIZES = [(25, 42), (13, 21), (7, 11), (4, 6), (2, 3)]

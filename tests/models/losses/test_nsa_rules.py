@@ -65,7 +65,7 @@ def test_recorded_homography_of_real_transforms_round_trips(pipeline):
 
 
 def test_light_disturb_bad_arguments_are_named():
-    from mmdet_ext.datasets.transforms import NSALightDisturb
+    from mmdet_ext.datasets.transforms.nsa_light_disturb import NSALightDisturb
     with pytest.raises(ValueError, match='scale_range'):
         NSALightDisturb(scale_range=(1.2, 1.1))
     with pytest.raises(ValueError, match='max_shift'):
