@@ -97,38 +97,54 @@ def latest_ckpt(work_dir):
         return f.read().strip()
 
 
-def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
-    """Recall of HPL vs HPL + LPL and the class precision of LPL on target train (diagnostics)."""
+def teacher_batches(config, ckpt, module_type, num_images=120, batch_size=8):
+    """Yield (model, module, samples, teacher pass, HPL) over target-train images with their labels.
+
+    The last teacher of ``ckpt`` on the first ``num_images`` target-train images, loaded with the
+    test pipeline (LoadAnnotations: diagnostics only, never in training); ``module`` is the
+    adaptation module of type ``module_type``.
+    """
     import torch
     from mmdet.registry import DATASETS, MODELS
-    from mmdet.structures.bbox import bbox_overlaps
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
     from mmengine.runner.checkpoint import load_checkpoint
 
     import mmdet_ext  # noqa: F401
-    from mmdet_ext.models.detectors.adaptation_context import AdaptationContext
 
     init_default_scope('mmdet')
     cfg = Config.fromfile(config)
     model = MODELS.build(cfg.model)
     load_checkpoint(model, ckpt, map_location='cpu', logger='silent')
     model.eval()
-    lpld = [m for m in model.adaptations if type(m).__name__ == 'LPLDLoss'][0]
+    module = [m for m in model.adaptations if type(m).__name__ == module_type][0]
     dataset_cfg = cfg.target_train.copy()
-    dataset_cfg.pipeline = cfg.test_pipeline  # with LoadAnnotations: diagnostics only
+    dataset_cfg.pipeline = cfg.test_pipeline
     dataset_cfg.indices = num_images
     dataset = DATASETS.build(dataset_cfg)
     preprocess = model.data_preprocessor.data_preprocessor
+    for start in range(0, len(dataset), batch_size):
+        data = preprocess(pseudo_collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]),
+                          False)
+        with torch.no_grad():
+            out = model.teacher_pass(data['inputs'], data['data_samples'])
+        yield model, module, data['data_samples'], out, [model._high_confidence(d) for d in out['detections']]
+
+
+def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
+    """Recall of HPL vs HPL + LPL and the class precision of LPL on target train (diagnostics)."""
+    import torch
+    from mmdet.structures.bbox import bbox_overlaps
+
+    from mmdet_ext.models.detectors.adaptation_context import AdaptationContext
+
     found_hpl = found_both = total = lpl_on_object = lpl_right_class = num_lpl = 0
     best_ious, bg_probs = [], []  # per LPL: best IoU with an object, teacher's background probability
-    for start in range(0, len(dataset), 8):
-        data = preprocess(pseudo_collate([dataset[i] for i in range(start, min(start + 8, len(dataset)))]), False)
-        inputs, samples = data['inputs'], data['data_samples']
+    images = 0
+    for model, lpld, samples, out, hpl in teacher_batches(config, ckpt, 'LPLDLoss', num_images):
+        images += len(samples)
         with torch.no_grad():
-            out = model.teacher_pass(inputs, samples)
-            hpl = [model._high_confidence(d) for d in out['detections']]
             context = AdaptationContext(
                 student=model.teacher, teacher=model.teacher, teacher_feats=out['feats'],
                 student_feats=out['feats'], teacher_samples=samples, student_samples=samples,
@@ -155,8 +171,8 @@ def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
                 on_object = best >= iou
                 lpl_on_object += int(on_object.sum())
                 lpl_right_class += int((lpl_labels[on_object] == gt.labels[index[on_object]]).sum())
-    return dict(images=len(dataset), objects=total, recall_hpl=round(found_hpl / max(total, 1), 4),
-                recall_hpl_lpl=round(found_both / max(total, 1), 4), lpl_per_image=round(num_lpl / len(dataset), 2),
+    return dict(images=images, objects=total, recall_hpl=round(found_hpl / max(total, 1), 4),
+                recall_hpl_lpl=round(found_both / max(total, 1), 4), lpl_per_image=round(num_lpl / max(images, 1), 2),
                 lpl_on_object=lpl_on_object,
                 lpl_class_precision=round(lpl_right_class / max(lpl_on_object, 1), 4),
                 chance=round(1 / model.num_classes, 4),
@@ -176,34 +192,15 @@ def wscol_mechanism(config, ckpt, num_images=120, iou=0.5):
     """Accuracy of WSCoL's cluster labels vs the teacher's argmax on target train proposals that
     overlap an object (diagnostics: the labels are read here only, never in training)."""
     import torch
-    from mmdet.registry import DATASETS, MODELS
     from mmdet.structures.bbox import bbox2roi, bbox_overlaps
-    from mmengine.config import Config
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-    from mmengine.runner.checkpoint import load_checkpoint
 
-    import mmdet_ext  # noqa: F401
     from mmdet_ext.models.losses.wscol_loss import roi_head_inputs
 
-    init_default_scope('mmdet')
-    cfg = Config.fromfile(config)
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, ckpt, map_location='cpu', logger='silent')
-    model.eval()
-    wscol = [m for m in model.adaptations if type(m).__name__ == 'WSCoLLoss'][0]
-    dataset_cfg = cfg.target_train.copy()
-    dataset_cfg.pipeline = cfg.test_pipeline  # with LoadAnnotations: diagnostics only
-    dataset_cfg.indices = num_images
-    dataset = DATASETS.build(dataset_cfg)
-    preprocess = model.data_preprocessor.data_preprocessor
     on_object = cluster_right = teacher_right = free = free_cluster_right = free_teacher_right = 0
-    for start in range(0, len(dataset), 8):
-        data = preprocess(pseudo_collate([dataset[i] for i in range(start, min(start + 8, len(dataset)))]), False)
-        inputs, samples = data['inputs'], data['data_samples']
+    images = 0
+    for model, wscol, samples, out, hpl in teacher_batches(config, ckpt, 'WSCoLLoss', num_images):
+        images += len(samples)
         with torch.no_grad():
-            out = model.teacher_pass(inputs, samples)
-            hpl = [model._high_confidence(d) for d in out['detections']]
             rois = bbox2roi([p.bboxes[:wscol.num_proposals] for p in out['proposals']])
             if rois.shape[0] == 0:
                 continue
@@ -230,7 +227,7 @@ def wscol_mechanism(config, ckpt, num_images=120, iou=0.5):
             free += int((~forced).sum())
             free_cluster_right += int((c[~forced] == truth[~forced]).sum())
             free_teacher_right += int((t[~forced] == truth[~forced]).sum())
-    return dict(images=len(dataset), proposals_on_object=on_object,
+    return dict(images=images, proposals_on_object=on_object,
                 cluster_acc=round(cluster_right / max(on_object, 1), 4),
                 teacher_argmax_acc=round(teacher_right / max(on_object, 1), 4),
                 unforced=free, unforced_cluster_acc=round(free_cluster_right / max(free, 1), 4),
