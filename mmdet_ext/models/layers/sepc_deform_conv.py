@@ -82,7 +82,10 @@ def deform_conv2d_torch(x: Tensor, offset: Tensor, weight: Tensor, stride: int =
                          f'received {tuple(offset.shape)}')
     py, px = sampling_positions(offset, (h, w), (kh, kw), stride, padding, dilation)  # (N, K, Ho, Wo)
     cols = bilinear_sample(x, py, px)  # (N, C, K, Ho, Wo)
-    out = weight.reshape(o, c * k) @ cols.reshape(n, c * k, ho * wo)  # im2col order: channel, then tap
+    # im2col order: channel, then tap. bmm on the expanded weight, not ``weight @ cols``: matmul of
+    # a grad-requiring 2-D weight with a 3-D tensor folds the batch by transposing ``cols`` into a
+    # copy (and the product back), measured 2.4x slower than this at (2, 2304, 1024), 1 thread.
+    out = torch.bmm(weight.reshape(o, c * k).expand(n, o, c * k), cols.reshape(n, c * k, ho * wo))
     return out.view(n, o, ho, wo)
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdet_ext.models.layers.integrated_bn import IntegratedBN
-from mmdet_ext.models.layers.pyramid_conv import PConvBlock, SharedLevelConv
+from mmdet_ext.models.layers.pyramid_conv import PConvBlock, SharedLevelConv, upsample_align_corners
 from mmdet_ext.models.layers.sepc_deform_conv import deform_conv2d_torch
 from mmdet_ext.models.layers.integrated_bn import concat_levels
 
@@ -175,14 +175,13 @@ def test_pconv_upsampled_term_align_corners():  # property 5
         block.k_up.conv.weight.normal_()
     coarse = torch.randn(1, 2, 4, 6)
     up_conv = block.k_up.conv(coarse)
-    up = F.interpolate(up_conv, size=(7, 11), mode='bilinear', align_corners=True)
+    up = upsample_align_corners(up_conv, (7, 11))
     for (i, j), (ci, cj) in zip([(0, 0), (0, -1), (-1, 0), (-1, -1)], [(0, 0), (0, -1), (-1, 0), (-1, -1)]):
         torch.testing.assert_close(up[..., i, j], up_conv[..., ci, cj])
     # a constant map: the conv output is constant inside (borders see padding), so test the
     # resize itself on the conv of a constant map with zero padding removed: a constant stays
     const = torch.full((1, 2, 4, 6), 3.0)
-    torch.testing.assert_close(F.interpolate(const, size=(7, 11), mode='bilinear', align_corners=True),
-                               torch.full((1, 2, 7, 11), 3.0))
+    torch.testing.assert_close(upsample_align_corners(const, (7, 11)), torch.full((1, 2, 7, 11), 3.0))
     # inside the block: K_same, K_down zero, K_up = identity on a constant level 1 -> out_0 constant
     with torch.no_grad():
         for k in (block.k_same, block.k_down):
@@ -191,6 +190,18 @@ def test_pconv_upsampled_term_align_corners():  # property 5
         block.k_up.conv.weight[:, :, 1, 1] = torch.eye(2)
     out0 = block([torch.zeros(1, 2, 7, 11), const])[0]
     torch.testing.assert_close(out0, torch.full((1, 2, 7, 11), 3.0))
+
+
+@pytest.mark.parametrize('src, dst', [((4, 6), (7, 11)), ((7, 11), (13, 21)), ((32, 32), (64, 64)),
+                                      ((1, 1), (2, 2)), ((1, 3), (1, 5)), ((2, 2), (2, 2))])
+def test_upsample_align_corners_equals_interpolate(src, dst):
+    x = torch.randn(2, 3, *src, requires_grad=True)
+    ref = F.interpolate(x, size=dst, mode='bilinear', align_corners=True)
+    ours = upsample_align_corners(x, dst)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, grad)[0], torch.autograd.grad(ref, x, grad)[0],
+                               atol=1e-5, rtol=1e-5)
 
 
 def test_pconv_mixes_only_neighbouring_levels():  # property 6
