@@ -1,7 +1,7 @@
 """Train the small Plain DETR on `shapes` with and without BoxRPB (same seed, same budget).
 
     .venv/bin/python benchmarks/plain_detr_accuracy.py [--only boxrpb|plain|reparam] [--reparam]
-        [--iters N] [--work-root work_dirs/bench_plain_detr]
+        [--iters N] [--lr LR] [--work-root work_dirs/bench_plain_detr]
 
 Runs (configs/plain_detr/README.md): ResNet-18 from scratch, last stage upsampled to stride 16,
 d = 128, 3 decoder layers, 50 one-to-one + 100 one-to-many queries, the demo budget (700
@@ -38,11 +38,14 @@ OPTIONAL = {'reparam'}
 METRIC = 'coco/bbox_mAP_50'
 
 
-def with_budget(config: str, iters: int, seed: int, out_dir: str) -> str:
-    """``config`` with a fixed seed and (when ``iters``) an ``iters``-iteration schedule."""
+def with_budget(config: str, iters: int, seed: int, out_dir: str, lr: float = 0.0) -> str:
+    """``config`` with a fixed seed, (when ``iters``) an ``iters``-iteration schedule and (when
+    ``lr``) another AdamW learning rate."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(ROOT, config))
     cfg.randomness = dict(seed=seed, deterministic=False)
+    if lr:
+        cfg.optim_wrapper.optimizer.lr = lr
     if iters:
         val = max(1, iters // 2)
         warm = max(1, iters // 7)
@@ -63,6 +66,8 @@ def main():
     parser.add_argument('--reparam', action='store_true', help='also run the optional box re-parameterisation row')
     parser.add_argument('--iters', type=int, default=0, help='shorter schedule (smoke runs); 0 = the config\'s 700')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--lr', type=float, default=0.0,
+                        help="AdamW lr for every run (0 = the configs' 2e-4; the demo recipe uses 1e-3)")
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_plain_detr'))
     args = parser.parse_args()
     from demo_accuracy import train_and_score  # the demo benchmark's runner: fresh work dir, timed
@@ -72,8 +77,9 @@ def main():
         for name, config in RUNS:
             if (args.only and name != args.only) or (not args.only and name in OPTIONAL and not args.reparam):
                 continue
-            cfg_path = with_budget(config, args.iters, args.seed, tmp)
-            final, best, minutes, curve = train_and_score(cfg_path, METRIC, osp.join(args.work_root, name))
+            cfg_path = with_budget(config, args.iters, args.seed, tmp, args.lr)
+            run_dir = name if not args.lr else f'{name}_lr{args.lr:g}'
+            final, best, minutes, curve = train_and_score(cfg_path, METRIC, osp.join(args.work_root, run_dir))
             print(f'{name:7s} {config}: final {METRIC} {final:.3f} (best {best:.3f}) in {minutes:.1f} min; '
                   f'curve {curve}', flush=True)
             summary.update({f'{name}_metric': round(final, 4), f'{name}_best': round(best, 4),
@@ -81,12 +87,14 @@ def main():
             with open(osp.join(args.work_root, 'results.jsonl'), 'a') as f:
                 f.write(json.dumps(dict(name=name, config=config, metric=METRIC, final=final, best=best,
                                         minutes=minutes, curve=curve, iters=args.iters or 700,
-                                        seed=args.seed)) + '\n')
+                                        seed=args.seed, lr=args.lr or None)) + '\n')
     if 'boxrpb_metric' in summary and 'plain_metric' in summary:
         summary['boxrpb_minus_plain'] = round(summary['boxrpb_metric'] - summary['plain_metric'], 4)
     if 'reparam_metric' in summary and 'boxrpb_metric' in summary:
         summary['reparam_minus_boxrpb'] = round(summary['reparam_metric'] - summary['boxrpb_metric'], 4)
     summary['iters'] = args.iters or 700
+    if args.lr:
+        summary['lr'] = args.lr
     print(json.dumps(summary))
 
 
