@@ -103,7 +103,7 @@ class PConvBlock(nn.Module):
         outs = []
         for lvl, x in enumerate(feats):
             deform = lvl > 0  # the output level decides: P3 regular, P4.. deformable
-            out = self.k_same(x, deform)
+            out = self.k_same(x, deform)  # a fresh tensor: the sums below go in place (no copies)
             if lvl > 0:
                 down = self.k_down(feats[lvl - 1], deform)
                 if down.shape[-2:] != out.shape[-2:]:
@@ -111,11 +111,12 @@ class PConvBlock(nn.Module):
                                      f'halves (stride 2, padding 1) to {tuple(down.shape[-2:])}, but level '
                                      f'{lvl} is {tuple(x.shape[-2:])}: expected every level to be '
                                      'ceil(H / 2) x ceil(W / 2) of the previous one')
-                out = out + down
+                out += down
             if lvl < num - 1:
                 up = self.k_up(feats[lvl + 1], deform)
-                out = out + upsample_align_corners(up, x.shape[-2:])
+                out += upsample_align_corners(up, x.shape[-2:])
             outs.append(out)
         if self.ibn is not None:
-            outs = self.ibn(outs)
-        return [F.relu(o) for o in outs]
+            return self.ibn(outs, relu=True)
+        # in place, as mmcv's ConvModule: the sums do not need their output for backward
+        return [F.relu(o, inplace=True) for o in outs]

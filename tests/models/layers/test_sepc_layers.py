@@ -80,6 +80,24 @@ def test_ibn_pools_statistics_over_levels():  # property 2
     torch.testing.assert_close(concat_levels(ibn(feats)), bn(concat_levels(feats)))
 
 
+@pytest.mark.parametrize('training', [True, False])
+def test_ibn_fused_relu_equals_relu_after(training):
+    """``relu=True`` (in place, on the concatenation in training) = ReLU of the plain output, and
+    gradients flow through it."""
+    ibn = IntegratedBN(8).train(training)
+    with torch.no_grad():
+        ibn.weight.normal_(), ibn.bias.normal_(), ibn.running_mean.normal_(), ibn.running_var.uniform_(0.5, 2)
+    feats = [f.requires_grad_() for f in pyramid()]
+    plain = [F.relu(o) for o in IntegratedBN.forward(ibn, feats)]
+    fused = ibn(feats, relu=True)
+    for a, b in zip(fused, plain):
+        torch.testing.assert_close(a, b)
+    grads = torch.autograd.grad(sum(o.sum() for o in fused), feats + [ibn.weight])
+    ref = torch.autograd.grad(sum(o.sum() for o in plain), feats + [ibn.weight])
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b)
+
+
 def test_ibn_bad_channels():
     with pytest.raises(ValueError, match=r'expects \(N, 8, H, W\) levels, received \[\(2, 4, 3, 3\)\]'):
         IntegratedBN(8)([torch.randn(2, 4, 3, 3)])
