@@ -68,7 +68,9 @@ def main():
                         f'{name}_minutes': round(minutes, 1)})
         with open(osp.join(args.work_root, 'results.jsonl'), 'a') as f:
             f.write(json.dumps(dict(name=name, config=config, metric=metric, final=final, best=best,
-                                    minutes=minutes, curve=curve)) + '\n')
+                                    minutes=minutes, curve=curve,
+                                    # CPU runs repeat bit for bit only with the same thread count
+                                    omp_num_threads=os.environ.get('OMP_NUM_THREADS'))) + '\n')
     print(json.dumps(summary))
 
 
