@@ -16,7 +16,7 @@ All runs use the runtime's default seed handling with ``randomness.seed=0``. Eac
 is appended to ``<work-root>/results.jsonl``; the last printed line is one JSON object with
 ``<name>_metric`` (final bbox mAP@0.5 on `shapes` val), ``<name>_best``, ``<name>_minutes``,
 ``boxrpb_minus_plain`` and, when both ran, ``reparam_minus_boxrpb``. Two CPU cores: about
-20-25 minutes a run at the full budget.
+9-14 minutes a run at the full budget.
 """
 import argparse
 import json
@@ -67,7 +67,7 @@ def main():
     parser.add_argument('--iters', type=int, default=0, help='shorter schedule (smoke runs); 0 = the config\'s 700')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--lr', type=float, default=0.0,
-                        help="AdamW lr for every run (0 = the configs' 2e-4; the demo recipe uses 1e-3)")
+                        help="AdamW lr for every run (0 = the configs' 1e-3, the demo's; the paper's is 2e-4)")
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_plain_detr'))
     args = parser.parse_args()
     from demo_accuracy import train_and_score  # the demo benchmark's runner: fresh work dir, timed
