@@ -59,6 +59,36 @@ def run_tool(*args, env=None, timeout=600, check=True):
     return proc
 
 
+# One iteration of one image, validation on two images; score_thr 0 so that the barely trained
+# model still outputs boxes for the metric to score. For full-size configs on the embedded data.
+ONE_ITER = [o for o in TINY if not o.startswith(('train_cfg.', 'param_scheduler', 'train_dataloader.batch_size',
+                                                 'val_dataloader.dataset.indices', 'default_hooks.checkpoint'))]
+ONE_ITER += ['train_cfg.max_iters=1', 'train_cfg.val_interval=1', 'train_dataloader.batch_size=1',
+             'val_dataloader.dataset.indices=2', 'default_hooks.checkpoint.interval=1', 'param_scheduler.0.end=1',
+             'param_scheduler.1.begin=1', 'param_scheduler.1.end=2']
+
+
+def on_embedded_data(config, data_config, out_file, img_scale=None):
+    """Dump ``config`` with ``data_config``'s data, schedule and hooks, a from-scratch backbone
+    and 3 classes (the full-size datasets are not on these machines, nor pretrained weights).
+    ``img_scale``: resize the embedded images (a model that needs more locations than 256 px give)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    data = Config.fromfile(data_config)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator', 'test_evaluator',
+                'train_cfg', 'param_scheduler', 'default_hooks', 'log_processor'):
+        cfg[key] = data[key]
+    if img_scale:
+        for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+            for step in loader.dataset.pipeline:
+                if step.type == 'Resize':
+                    step.scale = img_scale
+    cfg.model.backbone.init_cfg = None
+    cfg.model.bbox_head.num_classes = 3
+    cfg.work_dir = None
+    cfg.dump(str(out_file))
+
+
 @pytest.fixture(scope='session')
 def tiny_demo_run(tmp_path_factory):
     """The horizontal demo config trained for 4 iterations; returns its work dir."""
