@@ -218,11 +218,11 @@ def main():
         print(f'  {v:13s} {t}  {mm}{note}')
     result = dict(
         time_ratio_vs_plain=round(time_s['ours'] / time_s['plain'], 3),
-        mem_ratio_vs_plain=round(mem['ours'] / mem['plain'], 3) if mem else None,
-        mem_ratio_vs_undecomposed=round(mem['ours'] / mem['undecomposed'], 4) if mem else None,
+        mem_ratio_vs_plain=round(mem['ours'] / mem['plain'], 3) if 'ours' in mem else None,
+        mem_ratio_vs_undecomposed=round(mem['ours'] / mem['undecomposed'], 4) if 'ours' in mem else None,
         time_ratio_vs_reference=round(time_s['ours'] / time_s['reference'], 3),
-        mem_ratio_vs_reference=round(mem['ours'] / mem['reference'], 3) if mem else None,
-        mem_ratio_vs_plain_sdpa=round(mem['ours'] / mem['plain_sdpa'], 3) if mem else None,
+        mem_ratio_vs_reference=round(mem['ours'] / mem['reference'], 3) if 'ours' in mem else None,
+        mem_ratio_vs_plain_sdpa=round(mem['ours'] / mem['plain_sdpa'], 3) if 'ours' in mem else None,
         time_ratio_vs_plain_sdpa=round(time_s['ours'] / time_s['plain_sdpa'], 3),
         time_ms={v: round(t * 1e3, 1) for v, t in time_s.items()},
         peak_mib={v: round(x, 1) for v, x in mem.items()},
