@@ -13,8 +13,9 @@ iterations, validation every 100; configs/demo/README.md). Runs, in this order:
   rot_atss        configs/atss/rotated_atss_r18_fpn_shapes_rot.py    rotated ATSS + SparseATSSAssigner
   rot_retinanet   configs/atss/rotated_retinanet_r18_fpn_shapes_rot.py
 
-``--with-references`` also trains the two demo configs (mmdet's ATSS, mmrotate's rotated
-FCOS) for the side-by-side table. Each finished run is appended to
+``--with-references`` also trains the references for the side-by-side table: the two demo configs
+(mmdet's ATSS, mmrotate's rotated FCOS) and rotated ATSS with mmrotate's own assigner
+(``rot_atss_mmrotate``, configs/atss/rotated_atss_r18_fpn_shapes_rot_mmrotate.py). Each finished run is appended to
 ``<work-root>/results.jsonl`` (so a long session keeps what it has), and the last line
 printed is one JSON object: ``<name>_metric`` (final bbox mAP@0.5 on `shapes` val, DOTA
 mAP@0.5 on `shapes-rot` val), ``<name>_best`` and ``<name>_minutes``.
@@ -41,6 +42,7 @@ RUNS = [
 REFERENCES = [
     ('atss_mmdet', 'configs/demo/atss_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),
     ('rot_fcos_demo', 'configs/demo/rotated_fcos_r18_fpn_shapes_rot.py', 'dota/mAP'),
+    ('rot_atss_mmrotate', 'configs/atss/rotated_atss_r18_fpn_shapes_rot_mmrotate.py', 'dota/mAP'),
 ]
 
 

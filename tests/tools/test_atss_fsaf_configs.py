@@ -22,6 +22,7 @@ SHAPES = [
     ('configs/fsaf/fsaf_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),
     ('configs/fsaf/fsaf_retina_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),
     ('configs/atss/rotated_atss_r18_fpn_shapes_rot.py', 'dota/mAP'),
+    ('configs/atss/rotated_atss_r18_fpn_shapes_rot_mmrotate.py', 'dota/mAP'),
     ('configs/atss/rotated_retinanet_r18_fpn_shapes_rot.py', 'dota/mAP'),
 ]
 FULL_SIZE = [
