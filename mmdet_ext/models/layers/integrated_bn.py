@@ -66,24 +66,19 @@ class IntegratedBN(nn.BatchNorm2d):
         return (self.sync is not False and dist.is_available() and dist.is_initialized()
                 and dist.get_world_size() > 1)
 
-    def forward(self, feats: Sequence[Tensor], relu: bool = False) -> List[Tensor]:  # type: ignore[override]
-        """``relu``: apply ReLU in place after normalising (on the concatenation in training: the
-        levels are views of one tensor and autograd refuses in-place ops on several of them)."""
+    def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:  # type: ignore[override]
         for f in feats:
             if f.dim() != 4 or f.shape[1] != self.num_features:
                 raise ValueError(f'IntegratedBN expects (N, {self.num_features}, H, W) levels, received '
                                  f'{[tuple(x.shape) for x in feats]}')
         if not self.training:
-            outs = [F.batch_norm(f, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0,
+            return [F.batch_norm(f, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0,
                                  self.eps) for f in feats]
-            return [F.relu(o, inplace=True) for o in outs] if relu else outs
         flat = concat_levels(feats)
         if self._synchronised():
             out = self._sync_forward(flat)
         else:
             out = super().forward(flat)
-        if relu:
-            out = F.relu(out, inplace=True)  # BN's backward needs its input, not its output
         return split_levels(out, feats)
 
     def _sync_forward(self, flat: Tensor) -> Tensor:

@@ -1,41 +1,11 @@
 """Pyramid convolution (PConv) and SEPC's level-shared, optionally deformable 3x3 kernel."""
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .integrated_bn import IntegratedBN
 from .sepc_deform_conv import deform_conv2d_torch
-
-
-def align_corners_weights(src: int, dst: int, like: Tensor) -> Tensor:
-    """(dst, src) matrix of 1-D linear interpolation with align_corners=True: row i holds the two
-    weights of source position i * (src - 1) / (dst - 1) (one weight 1 when src or dst is 1)."""
-    pos = torch.arange(dst, dtype=torch.float64, device=like.device)
-    pos = pos * ((src - 1) / (dst - 1)) if dst > 1 else pos * 0
-    lo = pos.floor().long().clamp(max=src - 1)
-    hi = (lo + 1).clamp(max=src - 1)
-    frac = pos - lo
-    rows = torch.arange(dst, device=like.device)
-    weights = torch.zeros(dst, src, dtype=torch.float64, device=like.device)
-    weights.index_put_((rows, lo), 1 - frac, accumulate=True)
-    weights.index_put_((rows, hi), frac, accumulate=True)  # hi == lo at the last row: weights add up
-    return weights.to(like.dtype)
-
-
-def upsample_align_corners(x: Tensor, size: Tuple[int, int]) -> Tensor:
-    """Bilinear resize of (N, C, h, w) to (N, C, H, W) with align_corners=True, equal to
-    ``F.interpolate(x, size, mode='bilinear', align_corners=True)`` up to float rounding.
-
-    Bilinear resizing is separable: ``A_h @ x @ A_w^T``. Two small matrix products are 4.5x
-    faster on CPU than ``upsample_bilinear2d``, which copies its input and output to channels-last
-    (2 x 256 x 32 x 32 -> 64 x 64, 1 thread: 2.8 ms vs 12.6 ms).
-    """
-    (h, w), (out_h, out_w) = x.shape[-2:], size
-    rows = align_corners_weights(h, out_h, x)  # (H, h)
-    cols = align_corners_weights(w, out_w, x)  # (W, w)
-    return torch.matmul(rows, torch.matmul(x, cols.t()))
 
 
 class SharedLevelConv(nn.Module):
@@ -114,9 +84,8 @@ class PConvBlock(nn.Module):
                 out += down
             if lvl < num - 1:
                 up = self.k_up(feats[lvl + 1], deform)
-                out += upsample_align_corners(up, x.shape[-2:])
+                out += F.interpolate(up, size=x.shape[-2:], mode='bilinear', align_corners=True)
             outs.append(out)
         if self.ibn is not None:
-            return self.ibn(outs, relu=True)
-        # in place, as mmcv's ConvModule: the sums do not need their output for backward
-        return [F.relu(o, inplace=True) for o in outs]
+            outs = self.ibn(outs)
+        return [F.relu(o) for o in outs]

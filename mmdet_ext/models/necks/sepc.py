@@ -89,5 +89,5 @@ class SEPC(BaseModule):
         cls = [self.cconv(x, lvl > 0) for lvl, x in enumerate(feats)]
         reg = [self.lconv(x, lvl > 0) for lvl, x in enumerate(feats)]
         if self.cbn is not None:
-            return tuple(zip(self.cbn(cls, relu=True), self.lbn(reg, relu=True)))
-        return tuple((F.relu(c, inplace=True), F.relu(r, inplace=True)) for c, r in zip(cls, reg))
+            cls, reg = self.cbn(cls), self.lbn(reg)
+        return tuple((F.relu(c), F.relu(r)) for c, r in zip(cls, reg))
