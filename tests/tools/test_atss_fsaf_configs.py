@@ -6,8 +6,6 @@ DOTA configs keep their model, optimiser and assigners but train on the embedded
 pretrained weights cannot be downloaded): this checks that each config's model, assigner
 and head train and predict through the tools.
 """
-import glob
-import json
 import os.path as osp
 
 import pytest
@@ -34,10 +32,10 @@ FULL_SIZE = [
 
 
 def _val_metrics(work_dir):
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    assert files, f'no scalars.json under {work_dir}'
-    rows = [json.loads(line) for line in open(files[-1]) if line.strip()]
-    return [r for r in rows if any(k.startswith(('coco/', 'dota/')) for k in r)]
+    from mmdet_ext.visualization import load_scalars
+    _, val = load_scalars(str(work_dir))
+    assert val, f'no validation record under {work_dir}'
+    return val
 
 
 @pytest.mark.parametrize('config,metric', SHAPES, ids=[osp.basename(c) for c, _ in SHAPES])

@@ -4,7 +4,6 @@ tools/train.py: the `shapes` configs as they are (tiny schedule), the COCO confi
 data (their model, queries and optimiser kept; images resized to 768 px so that the single map's
 proposal pyramid has the 1,800 locations their queries need)."""
 import glob
-import json
 import os.path as osp
 
 import pytest
@@ -82,10 +81,9 @@ def test_config_builds_and_computes_a_loss(config):
 
 
 def _val_map50(work_dir):
-    files = sorted(glob.glob(osp.join(str(work_dir), '*', 'vis_data', 'scalars.json')))
-    assert files, f'no scalars.json under {work_dir}'
-    rows = [json.loads(line) for line in open(files[-1]) if line.strip()]
-    return [r['coco/bbox_mAP_50'] for r in rows if 'coco/bbox_mAP_50' in r]
+    from mmdet_ext.visualization import load_scalars
+    _, val = load_scalars(str(work_dir))
+    return [r['coco/bbox_mAP_50'] for r in val if 'coco/bbox_mAP_50' in r]
 
 
 @pytest.mark.slow
