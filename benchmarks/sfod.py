@@ -164,7 +164,7 @@ def lpld_mechanism(config, ckpt, num_images=120, iou=0.5):
             num_lpl += len(lpl_boxes)
             if len(lpl_boxes) and not len(gt):
                 best_ious.append(lpl_boxes.new_zeros(len(lpl_boxes)))
-            if len(lpl_boxes) and len(gt):
+            elif len(lpl_boxes):
                 overlaps = bbox_overlaps(lpl_boxes, gt.bboxes)
                 best, index = overlaps.max(dim=1)
                 best_ious.append(best)
