@@ -140,9 +140,13 @@ def test_bias_shape_and_cxcywh_conversion():  # property 7
 # --------------------------------------------------------------------------- lean vs straightforward
 @pytest.mark.parametrize('mode', ['linear', 'log'])
 @pytest.mark.parametrize('with_mask', [False, True])
-def test_lean_equals_naive_values_and_grads(mode, with_mask):
+# the second shape puts 2 * 60 * 30 = 3600 x-axis MLP rows in one chunk: several row blocks of
+# whole queries (1020 rows) and a partial last one (see box_rpb._HiddenBlocks)
+@pytest.mark.parametrize('shape', [(2, 3, 23, 8, 5, 7, 4), (2, 2, 60, 4, 6, 30, 60)])
+def test_lean_equals_naive_values_and_grads(mode, with_mask, shape):
     gen = torch.Generator().manual_seed(3)
-    B, nh, nq, dh, H, W, s = 2, 3, 23, 8, 5, 7, 16
+    B, nh, nq, dh, H, W, chunk_queries = shape
+    s = 16
     dt = torch.float64
     q = torch.randn(B, nh, nq, dh, generator=gen, dtype=dt, requires_grad=True)
     k = torch.randn(B, nh, H * W, dh, generator=gen, dtype=dt, requires_grad=True)
@@ -152,12 +156,12 @@ def test_lean_equals_naive_values_and_grads(mode, with_mask):
     mask = None
     if with_mask:
         mask = torch.zeros(B, H, W, dtype=torch.bool)
-        mask[1, 3:] = True
-        mask[1, :, 4:] = True
+        mask[1, H // 2 + 1:] = True
+        mask[1, :, W // 2:] = True
         mask = mask.flatten(1)
     leaves = [q, k, v, boxes, *mx.parameters(), *my.parameters()]
     results = []
-    for fn, kw in ((box_rpb_attention_naive, {}), (box_rpb_attention, dict(chunk_elems=B * nh * H * W * 4))):
+    for fn, kw in ((box_rpb_attention_naive, {}), (box_rpb_attention, dict(chunk_elems=B * nh * H * W * chunk_queries))):
         for t in leaves:
             t.grad = None
         out = fn(q, k, v, boxes, (H, W), s, mx, my, mode, mask, **kw)
