@@ -20,8 +20,11 @@ very same inputs and weights:
 * ``reference``: decomposed BoxRPB as the reference implements it (Bx, By from the two MLPs on
   nQ * (H + W) offsets, full bias materialised, soft -100 padding mask, autograd keeps
   everything);
-* ``ours``: :func:`box_rpb_attention` -- query chunks, no full bias / attention map / MLP hidden
-  layer kept, recomputed chunk by chunk in backward.
+* ``ours``: :func:`box_rpb_attention` as configs use it -- query chunks, no full bias or MLP hidden
+  layer kept (recomputed chunk by chunk in backward), the attention map kept as plain attention
+  keeps it;
+* ``ours_recompute``: the same with ``keep_probs=False`` (the attention map recomputed too, like
+  flash attention: the least memory; information only).
 
 Time: median of ``--reps`` repetitions after one warm-up, variants alternating within each
 repetition (a shared machine's load drifts). Peak memory: every variant runs once in a fresh
@@ -31,6 +34,13 @@ it is the peak the pass itself adds (activations, saved tensors, gradients, allo
 not ``ru_maxrss``, which a forked child inherits from its parent. On CUDA:
 ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` minus the memory
 allocated before the pass.
+
+Allocator (CPU): with glibc's defaults a buffer of 32 MB or more is mapped afresh on every
+allocation, so plain attention pays page faults for its attention map (242 MB here) and its
+gradient on every pass -- measured here as ~45 % of its time. To compare compute alone (as with
+CUDA's caching allocator, which reuses memory), run with
+``MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296``; the configs/plain_detr
+README reports both.
 
 Runs on plain PyTorch: ``mmdet_ext/models/layers/box_rpb.py`` is loaded by path (no mmcv /
 mmdet import). The last printed line is one JSON object with ``mem_ratio_vs_plain``,
@@ -48,7 +58,7 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-VARIANTS = ['plain', 'plain_sdpa', 'undecomposed', 'reference', 'ours']
+VARIANTS = ['plain', 'plain_sdpa', 'undecomposed', 'reference', 'ours', 'ours_recompute']
 
 
 def load_box_rpb():
@@ -116,8 +126,9 @@ class Layer:
         elif variant == 'reference':
             out = m.box_rpb_attention_naive(q, k, v, self.boxes, (H, W), self.stride, self.mlp_x, self.mlp_y,
                                             pad_value=-100.0)
-        elif variant == 'ours':
-            out = m.box_rpb_attention(q, k, v, self.boxes, (H, W), self.stride, self.mlp_x, self.mlp_y)
+        elif variant in ('ours', 'ours_recompute'):
+            out = m.box_rpb_attention(q, k, v, self.boxes, (H, W), self.stride, self.mlp_x, self.mlp_y,
+                                      keep_probs=variant == 'ours')
         else:
             raise ValueError(variant)
         out = self.proj[3](out.transpose(1, 2).reshape(1, self.nq, self.d))
@@ -215,7 +226,7 @@ def main():
         t = f'{time_s[v] * 1e3:8.1f} ms' if v in time_s else '    (not run)'
         mm = f'{mem[v]:9.1f} MiB' if v in mem else ''
         note = ' (analytic)' if v == 'undecomposed' and not run_undec else ''
-        print(f'  {v:13s} {t}  {mm}{note}')
+        print(f'  {v:15s} {t}  {mm}{note}')
     result = dict(
         time_ratio_vs_plain=round(time_s['ours'] / time_s['plain'], 3),
         mem_ratio_vs_plain=round(mem['ours'] / mem['plain'], 3) if 'ours' in mem else None,
@@ -224,6 +235,8 @@ def main():
         mem_ratio_vs_reference=round(mem['ours'] / mem['reference'], 3) if 'ours' in mem else None,
         mem_ratio_vs_plain_sdpa=round(mem['ours'] / mem['plain_sdpa'], 3) if 'ours' in mem else None,
         time_ratio_vs_plain_sdpa=round(time_s['ours'] / time_s['plain_sdpa'], 3),
+        recompute_time_ratio_vs_plain=round(time_s['ours_recompute'] / time_s['plain'], 3),
+        recompute_mem_ratio_vs_plain=round(mem['ours_recompute'] / mem['plain'], 3) if 'ours' in mem else None,
         time_ms={v: round(t * 1e3, 1) for v, t in time_s.items()},
         peak_mib={v: round(x, 1) for v, x in mem.items()},
         undecomposed_memory='measured' if run_undec else 'analytic',

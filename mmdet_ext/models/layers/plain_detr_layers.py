@@ -102,7 +102,7 @@ class PlainDETRDecoderLayer(DetrTransformerDecoderLayer):
     """DETR decoder layer whose cross-attention is :class:`BoxRPBCrossAttention`.
 
     ``cross_attn_cfg``: kwargs of :class:`BoxRPBCrossAttention` (embed_dims, num_heads,
-    rpb_mode ('linear' / 'log' / None), rpb_hidden, impl, chunk_elems).
+    rpb_mode ('linear' / 'log' / None), rpb_hidden, impl, chunk_elems, keep_probs).
     """
 
     def _init_layers(self) -> None:

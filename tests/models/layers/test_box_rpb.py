@@ -161,15 +161,18 @@ def test_lean_equals_naive_values_and_grads(mode, with_mask, shape):
         mask = mask.flatten(1)
     leaves = [q, k, v, boxes, *mx.parameters(), *my.parameters()]
     results = []
-    for fn, kw in ((box_rpb_attention_naive, {}), (box_rpb_attention, dict(chunk_elems=B * nh * H * W * chunk_queries))):
+    lean_kw = dict(chunk_elems=B * nh * H * W * chunk_queries)
+    for fn, kw in ((box_rpb_attention_naive, {}), (box_rpb_attention, dict(lean_kw, keep_probs=True)),
+                   (box_rpb_attention, dict(lean_kw, keep_probs=False))):
         for t in leaves:
             t.grad = None
         out = fn(q, k, v, boxes, (H, W), s, mx, my, mode, mask, **kw)
         (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(9), dtype=dt)).sum().backward()
         results.append([out.detach()] + [t.grad.clone() for t in leaves])
     names = ['out', 'q', 'k', 'v', 'boxes', 'wx1', 'bx1', 'wx2', 'wy1', 'by1', 'wy2']
-    for name, a, b in zip(names, *results):
-        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10, msg=name)
+    for lean in results[1:]:
+        for name, a, b in zip(names, results[0], lean):
+            torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10, msg=name)
 
 
 def test_lean_module_matches_naive_module_float32():
@@ -203,7 +206,8 @@ def _saved_bytes(fn):
     return total[0], out
 
 
-def test_lean_path_keeps_no_full_bias_for_backward():
+@pytest.mark.parametrize('keep_probs', [True, False])
+def test_lean_path_keeps_no_full_bias_for_backward(keep_probs):
     gen = torch.Generator().manual_seed(5)
     B, nh, nq, dh, H, W, s = 1, 8, 200, 32, 20, 30, 16
     q = torch.randn(B, nh, nq, dh, generator=gen, requires_grad=True)
@@ -212,14 +216,16 @@ def test_lean_path_keeps_no_full_bias_for_backward():
     mx, my = _mlps(nh, 64)
     full = B * nh * nq * H * W * 4  # bytes of one (B, heads, nQ, H*W) fp32 tensor
     naive, _ = _saved_bytes(lambda: box_rpb_attention_naive(q, k, k, boxes, (H, W), s, mx, my))
-    lean, _ = _saved_bytes(lambda: box_rpb_attention(q, k, k, boxes, (H, W), s, mx, my))
+    lean, _ = _saved_bytes(lambda: box_rpb_attention(q, k, k, boxes, (H, W), s, mx, my, keep_probs=keep_probs))
     assert naive >= 2 * full  # bias/logits/probabilities + the MLPs' hidden activations
-    # q, k, v, the output, Bx, By (nQ * (H + W) per head), boxes, MLP weights: nothing of nQ * H*W
+    # q, k, v, the output, Bx, By (nQ * (H + W) per head), boxes, MLP weights, and with
+    # keep_probs the attention map (what plain attention keeps): no bias, no logits, no hidden layer
     qkvo = 2 * q.numel() * 4 + 2 * k.numel() * 4
     axial = B * nh * nq * (H + W) * 4
     weights = sum(p.numel() * 4 for p in [*mx.parameters(), *my.parameters()]) + boxes.numel() * 4
-    assert lean <= qkvo + axial + weights
-    assert lean < 0.6 * full
+    probs = full if keep_probs else 0
+    assert lean <= qkvo + axial + weights + probs
+    assert lean < 0.6 * full + probs
 
 
 # --------------------------------------------------------------------------- padding
