@@ -32,6 +32,8 @@ and `nsa` (configs/nsa/), both starting from the same source checkpoint (the bur
 the same two-source loader. Gates: G2_nsa (nsa mean >= uda_baseline mean + 1) and G3_nsa (NSA's
 internal-consistency MSE, logged as `nsa_internal_mse`, is lower over the last 20 % of training
 iterations than over the first 20 %, in every seed; recorded as the `nsa_internal_mse` row).
+One-variable ablations of NSA, run only when named in ``--rows`` (no gate): `nsa_no_geometric`
+(the heavy view without its geometric change) and `nsa_no_pull` (no student pull in stage 2).
 """
 import argparse
 import json
@@ -52,7 +54,11 @@ ROWS = {'mt': 'configs/sfod/mean-teacher_faster-rcnn_r18_fpn_shapes-fog.py',
         'mt_wscol_lpld': 'configs/sfod/wscol-lpld_faster-rcnn_r18_fpn_shapes-fog.py'}
 # NSA: unsupervised DA (labelled source + unlabelled target), reported in its own block.
 ROWS.update(uda_baseline='configs/nsa/uda-baseline_faster-rcnn_r18_fpn_shapes-fog.py',
-            nsa='configs/nsa/nsa_faster-rcnn_r18_fpn_shapes-fog.py')
+            nsa='configs/nsa/nsa_faster-rcnn_r18_fpn_shapes-fog.py',
+            nsa_no_geometric='configs/nsa/ablations/nsa-no-geometric_faster-rcnn_r18_fpn_shapes-fog.py',
+            nsa_no_pull='configs/nsa/ablations/nsa-no-pull_faster-rcnn_r18_fpn_shapes-fog.py')
+# one-variable ablations of NSA: reported, no gate, run only when asked for with --rows
+ABLATIONS = ('nsa_no_geometric', 'nsa_no_pull')
 SOURCE_TEST = ["test_dataloader.dataset.ann_file=source/annotations/instances_test.json",
                "test_dataloader.dataset.data_prefix.img=source/test/",
                "test_evaluator.1.ann_file=data/shapes_fog/source/annotations/instances_test.json"]
@@ -262,7 +268,7 @@ def nsa_internal_mse_trend(work_dir, fraction=0.2):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--rows', nargs='+', default=list(ROWS), choices=list(ROWS))
+    parser.add_argument('--rows', nargs='+', default=[r for r in ROWS if r not in ABLATIONS], choices=list(ROWS))
     parser.add_argument('--source-ckpt', help='a source checkpoint to reuse instead of training one')
     parser.add_argument('--source-iters', type=int, help='override the source schedule (smoke runs)')
     parser.add_argument('--adapt-iters', type=int, help='override the adaptation schedule (smoke runs)')
