@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from _rss import peak_rss_mib  # benchmarks/_rss.py: the script's folder is on sys.path
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -91,14 +93,6 @@ def timed(models: dict, x, mode: str, reps: int) -> dict:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _status_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 def memory_child(kind: str, setting: str, mode: str, impl: str) -> None:
     """Run one pass in this (fresh) process; print its peak RSS above the pre-pass RSS in MiB.
 
@@ -117,12 +111,8 @@ def memory_child(kind: str, setting: str, mode: str, impl: str) -> None:
         model.eval()
     with torch.no_grad():
         model(x[:, :, :64, :64])  # load oneDNN / allocator code paths outside the measurement
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    before = _status_kib('VmRSS')
-    run_once(model, x, mode)
-    peak = _status_kib('VmHWM')
-    print(json.dumps({'peak_mib': round((peak - before) / 1024, 1)}))
+    peak = peak_rss_mib(lambda: run_once(model, x, mode))
+    print(json.dumps({'peak_mib': round(peak, 1)}))
 
 
 def peak_memory(kind: str, setting: str, mode: str, threads: int, impl: str = 'auto') -> float:

@@ -55,6 +55,8 @@ import sys
 import time
 import warnings
 
+from _rss import peak_rss_mib  # benchmarks/_rss.py: the script's folder is on sys.path
+
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -210,14 +212,6 @@ def make_assigner(impl: str, kind: str):
 
 
 # --------------------------------------------------------------------------- memory
-def _status_kb(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 def child_memory(impl: str, kind: str, anchors: int, num_gt: int) -> dict:
     """Run one assign in this (fresh) process; return its peak extra memory in MB."""
     warnings.filterwarnings('ignore')
@@ -227,13 +221,9 @@ def child_memory(impl: str, kind: str, anchors: int, num_gt: int) -> dict:
     small = gi[:2]
     assigner.assign(pi, nlp, small)
     try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # reset VmHWM to the current RSS
-        before = _status_kb('VmRSS')
         t = time.perf_counter()
-        assigner.assign(pi, nlp, gi)
+        extra_kb = 1024 * peak_rss_mib(lambda: assigner.assign(pi, nlp, gi))
         seconds = time.perf_counter() - t
-        extra_kb = _status_kb('VmHWM') - before
         how = 'VmHWM'
     except OSError:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -57,6 +57,8 @@ import subprocess
 import sys
 import time
 
+from _rss import peak_rss_mib  # benchmarks/_rss.py: the script's folder is on sys.path
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VARIANTS = ['plain', 'plain_sdpa', 'undecomposed', 'reference', 'ours', 'ours_recompute']
 
@@ -141,14 +143,6 @@ class Layer:
         self.query.grad = self.memory.grad = None
 
 
-def _status_kib(field):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'{field} not in /proc/self/status')
-
-
 def memory_child(args):
     """Run one variant once after a warm-up of its inputs; print its peak in MiB."""
     import torch
@@ -162,11 +156,7 @@ def memory_child(args):
         torch.cuda.synchronize()
         peak = (torch.cuda.max_memory_allocated() - before) / 2 ** 20
     else:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        before = _status_kib('VmRSS')
-        layer.run(args.child)
-        peak = (_status_kib('VmHWM') - before) / 1024
+        peak = peak_rss_mib(lambda: layer.run(args.child))
     print(json.dumps({'peak_mib': peak}))
 
 

@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from _rss import peak_rss_mib  # benchmarks/_rss.py: the script's folder is on sys.path
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -95,24 +97,13 @@ def timed(models: dict, inputs, reps: int) -> dict:
     return {name: statistics.median(v) for name, v in times.items()}
 
 
-def _status_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 def memory_child(name: str, setting: str, dcn_impl: str) -> None:
     """One pass in this fresh process: VmHWM after minus VmRSS before (VmHWM reset first)."""
     model = build(name, dcn_impl)
     images, samples = make_input(setting)
     run_once(model, (images[:1, :, :128, :128], [samples[0]]))  # code paths loaded outside the measurement
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    before = _status_kib('VmRSS')
-    run_once(model, (images, samples))
-    print(json.dumps({'peak_mib': round((_status_kib('VmHWM') - before) / 1024, 1)}))
+    peak = peak_rss_mib(lambda: run_once(model, (images, samples)))
+    print(json.dumps({'peak_mib': round(peak, 1)}))
 
 
 def peak_memory(name: str, setting: str, threads: int, dcn_impl: str) -> float:
