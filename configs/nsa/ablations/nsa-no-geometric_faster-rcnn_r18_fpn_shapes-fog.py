@@ -1,7 +1,8 @@
-# One-variable ablation of NSA on `shapes-fog`: the heavy view without its geometric change (the
+# One-variable ablation of NSA with the spec's consistency factor 0.1 (where it was measured) on
+# `shapes-fog`: the heavy view without its geometric change (the
 # student's target view is the strong photometric one, as in the UDA baseline); light view,
 # consistency losses, prototype contrast and the student pull unchanged.
-_base_ = ['../nsa_faster-rcnn_r18_fpn_shapes-fog.py']
+_base_ = ['./nsa-spec-factor_faster-rcnn_r18_fpn_shapes-fog.py']
 
 target_train = _base_.target_train
 target_train.pipeline[-1].unsup_student = [dict(type='StrongPhotometricAugment'),
