@@ -57,13 +57,14 @@ ROWS = {'mt': 'configs/sfod/mean-teacher_faster-rcnn_r18_fpn_shapes-fog.py',
         'mt_wscol_lpld': 'configs/sfod/wscol-lpld_faster-rcnn_r18_fpn_shapes-fog.py'}
 # NSA: unsupervised DA (labelled source + unlabelled target), reported in its own block.
 ROWS.update(uda_baseline='configs/nsa/uda-baseline_faster-rcnn_r18_fpn_shapes-fog.py',
-            nsa='configs/nsa/nsa_faster-rcnn_r18_fpn_shapes-fog.py',
-            nsa_no_geometric='configs/nsa/ablations/nsa-no-geometric_faster-rcnn_r18_fpn_shapes-fog.py',
-            nsa_no_pull='configs/nsa/ablations/nsa-no-pull_faster-rcnn_r18_fpn_shapes-fog.py',
-            nsa_spec_factor='configs/nsa/ablations/nsa-spec-factor_faster-rcnn_r18_fpn_shapes-fog.py',
-            mt_wscol_mt_recipe='configs/sfod/ablations/wscol-mt-recipe_faster-rcnn_r18_fpn_shapes-fog.py')
+            nsa='configs/nsa/nsa_faster-rcnn_r18_fpn_shapes-fog.py')
 # one-variable ablations: reported, no gate, run only when asked for with --rows
-ABLATIONS = ('nsa_spec_factor', 'nsa_no_geometric', 'nsa_no_pull', 'mt_wscol_mt_recipe')
+ABLATIONS = dict(nsa_spec_factor='configs/nsa/ablations/nsa-spec-factor_faster-rcnn_r18_fpn_shapes-fog.py',
+                 nsa_no_geometric='configs/nsa/ablations/nsa-no-geometric_faster-rcnn_r18_fpn_shapes-fog.py',
+                 nsa_no_pull='configs/nsa/ablations/nsa-no-pull_faster-rcnn_r18_fpn_shapes-fog.py',
+                 mt_wscol_mt_recipe='configs/sfod/ablations/wscol-mt-recipe_faster-rcnn_r18_fpn_shapes-fog.py')
+PROTOCOL_ROWS = list(ROWS)
+ROWS.update(ABLATIONS)
 SOURCE_TEST = ["test_dataloader.dataset.ann_file=source/annotations/instances_test.json",
                "test_dataloader.dataset.data_prefix.img=source/test/",
                "test_evaluator.1.ann_file=data/shapes_fog/source/annotations/instances_test.json"]
@@ -273,7 +274,7 @@ def nsa_internal_mse_trend(work_dir, fraction=0.2):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--rows', nargs='+', default=[r for r in ROWS if r not in ABLATIONS], choices=list(ROWS))
+    parser.add_argument('--rows', nargs='+', default=PROTOCOL_ROWS, choices=list(ROWS))
     parser.add_argument('--source-ckpt', help='a source checkpoint to reuse instead of training one')
     parser.add_argument('--source-iters', type=int, help='override the source schedule (smoke runs)')
     parser.add_argument('--adapt-iters', type=int, help='override the adaptation schedule (smoke runs)')

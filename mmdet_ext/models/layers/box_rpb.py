@@ -29,8 +29,8 @@ from torch import Tensor, nn
 
 _LOG2_8 = math.log2(8.0)
 # Elements of one chunk's (B, heads, chunk, H*W) logits in the lean path (16 MB in fp32). At 50 x 84
-# keys, 8 heads, 1800 queries, 1 CPU thread: 2^22 was 4-6 % faster than 2^21 and as fast as 2^23
-# (whose 32 MB buffers glibc always maps afresh).
+# keys, 8 heads, 1800 queries, 1 CPU thread (benchmarks/boxrpb.py's layer): 2^22 was 3-5 % faster
+# than 2^21 and within 2 % of 2^23.
 DEFAULT_CHUNK_ELEMS = 1 << 22
 
 
@@ -114,14 +114,19 @@ def _log_transform_grad(d: Tensor) -> Tensor:
     return 1.0 / ((d.abs() + 1.0) * math.log(8.0))
 
 
+def pixel_centres(feat_size: Sequence[int], stride: float, like: Tensor) -> Tuple[Tensor, Tensor]:
+    """Pixel centres px (W,) = (j + 0.5) s and py (H,) = (i + 0.5) s, dtype / device of ``like``."""
+    H, W = feat_size
+    kw = dict(device=like.device, dtype=like.dtype)
+    return (torch.arange(W, **kw) + 0.5) * stride, (torch.arange(H, **kw) + 0.5) * stride
+
+
 def box_pixel_offsets(boxes_xyxy: Tensor, feat_size: Sequence[int], stride: float,
                       mode: str = 'linear') -> Tuple[Tensor, Tensor]:
     """Corner-minus-pixel offsets: dx (B, nQ, W, 2) = (x1 - px_j, x2 - px_j), dy (B, nQ, H, 2)."""
     if mode not in ('linear', 'log'):
         raise ValueError(f"BoxRPB: mode must be 'linear' or 'log', got {mode!r}")
-    H, W = feat_size
-    px = (torch.arange(W, device=boxes_xyxy.device, dtype=boxes_xyxy.dtype) + 0.5) * stride
-    py = (torch.arange(H, device=boxes_xyxy.device, dtype=boxes_xyxy.dtype) + 0.5) * stride
+    px, py = pixel_centres(feat_size, stride, boxes_xyxy)
     dx = boxes_xyxy[..., None, 0::2] - px[:, None]  # (B, nQ, W, 2): x1, x2
     dy = boxes_xyxy[..., None, 1::2] - py[:, None]  # (B, nQ, H, 2): y1, y2
     if mode == 'log':
@@ -212,15 +217,9 @@ def box_rpb_attention_naive(q: Tensor, k: Tensor, v: Tensor, boxes_xyxy: Optiona
     return logits.softmax(-1) @ v
 
 
-def _offsets_raw(boxes: Tensor, feat_size, stride):
-    H, W = feat_size
-    px = (torch.arange(W, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
-    py = (torch.arange(H, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
-    return boxes[..., None, 0::2] - px[:, None], boxes[..., None, 1::2] - py[:, None]
-
-
-# Rows of the MLPs' hidden layer processed at once in the lean path: ~1024 x 512 floats (2 MB)
-# stay in cache, which makes the memory-bound hidden layer 2-4x faster on CPU than one big pass.
+# Rows of the MLPs' hidden layer processed at once in the lean path: ~1024 x 512 floats (2 MB, the
+# L2 size here) stay in cache. x-axis MLP of benchmarks/boxrpb.py's layer, forward + backward, 1
+# thread: 1024 rows 114 ms, 256 / 512 rows the same, 2048 rows 128-137 ms, 4096 rows 173-264 ms.
 MLP_ROWS = 1024
 
 
@@ -230,7 +229,8 @@ def _separable_preacts(corners: Tensor, pix: Tensor, w1: Tensor, b1: Tensor) -> 
     w1 (c1 - p, c2 - p) + b1 = (w1 (c1, c2) + b1) + (-p (w1[:, 0] + w1[:, 1])) = A[q] + P[j].
     corners (Q, 2), pix (L,) -> A (Q, hidden), P (L, hidden). Why: the hidden block is then one
     broadcast add (cache-resident) instead of a K = 2 matrix product, which MKL writes with
-    streaming stores (the ReLU then re-reads it from memory): ~8x faster on CPU.
+    streaming stores (the ReLU then re-reads it from memory): 60 vs 420-565 us a 1024 x 512 block
+    (add + ReLU vs linear + ReLU, 1 CPU thread).
     """
     return F.linear(corners, w1, b1), pix[:, None] * -w1.sum(1)
 
@@ -293,9 +293,7 @@ def _axis_seps(boxes: Tensor, feat_size, stride, mode, wx1, bx1, wy1, by1):
     """(sep_x, sep_y) for :class:`_HiddenBlocks` in 'linear' mode (None, None for 'log')."""
     if mode != 'linear':
         return None, None
-    H, W = feat_size
-    px = (torch.arange(W, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
-    py = (torch.arange(H, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
+    px, py = pixel_centres(feat_size, stride, boxes)
     flat = boxes.reshape(-1, 4)
     return (_separable_preacts(flat[:, 0::2], px, wx1, bx1),
             _separable_preacts(flat[:, 1::2], py, wy1, by1))
@@ -381,7 +379,7 @@ class _LeanBoxRPBAttention(torch.autograd.Function):
             e = min(s + chunk, nq)
             qc, goc = q[:, :, s:e], grad_out[:, :, s:e]
             if has_rpb:
-                rdx, rdy = _offsets_raw(boxes[:, s:e], feat_size, stride)
+                rdx, rdy = box_pixel_offsets(boxes[:, s:e], feat_size, stride, 'linear')
                 dx, dy = (log_transform(rdx), log_transform(rdy)) if mode == 'log' else (rdx, rdy)
             if kept:
                 probs = kept[index]
@@ -429,7 +427,7 @@ def box_rpb_attention(q: Tensor, k: Tensor, v: Tensor, boxes_xyxy: Optional[Tens
     (B, heads, nQ, H*W), the logits and the MLPs' hidden activations (nQ * (H + W) * hidden) exist
     for one chunk at a time. Backward recomputes per chunk what was not kept (the MLPs' hidden
     layer for their weight gradients; without ``keep_probs`` also the logits and probabilities,
-    like flash attention: the least memory, measured 1.1-1.3x the time on CPU) and accumulates the
+    like flash attention: the least memory, 1.1-1.5x the time in benchmarks/boxrpb.py on CPU) and accumulates the
     gradients of q, k, v, of the two MLPs (through dBx = sum_i dS, dBy = sum_j dS) and, when
     ``boxes_xyxy`` requires grad, of the boxes. Same arguments as the naive version
     (padded keys always get -inf).
