@@ -7,6 +7,7 @@ Every run is the demo recipe (ResNet-18 + FPN 128 channels from scratch, batch 8
 700 iterations, validation every 100, seed 0; configs/demo/README.md), in this order:
 
   retina_baseline   configs/sepc/retinanet_r18_fpn_shapes.py         plain FPN + 4-conv GN towers
+  retina_baseline_no_gn  configs/sepc/retinanet_r18_fpn_no-gn_shapes.py  the towers without GN (the paper's baseline)
   retina_pconv      configs/sepc/retinanet_r18_fpn_pconv_shapes.py
   retina_ibn_pconv  configs/sepc/retinanet_r18_fpn_ibn-pconv_shapes.py
   retina_sepc_lite  configs/sepc/retinanet_r18_fpn_sepc-lite_shapes.py
@@ -33,7 +34,8 @@ sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
 
 METRIC = 'coco/bbox_mAP_50'
 VARIANTS = ['pconv', 'ibn-pconv', 'sepc-lite', 'sepc']
-RUNS = ([('retina_baseline', 'configs/sepc/retinanet_r18_fpn_shapes.py')]
+RUNS = ([('retina_baseline', 'configs/sepc/retinanet_r18_fpn_shapes.py'),
+         ('retina_baseline_no_gn', 'configs/sepc/retinanet_r18_fpn_no-gn_shapes.py')]
         + [(f'retina_{v.replace("-", "_")}', f'configs/sepc/retinanet_r18_fpn_{v}_shapes.py') for v in VARIANTS]
         + [('atss_baseline', 'configs/demo/atss_r18_fpn_shapes.py')]
         + [(f'atss_{v.replace("-", "_")}', f'configs/sepc/atss_r18_fpn_{v}_shapes.py') for v in VARIANTS]

@@ -1,6 +1,6 @@
-# Mean teacher + WSCoL + LPLD on `shapes-fog`: both adaptation losses on one teacher pass, with
-# WSCoL's recipe (HPL above 0.9, EMA k = 0.9 per epoch); LPLD mines its low-confidence labels
-# away from those HPL as in its own config.
+# Mean teacher + WSCoL + LPLD on `shapes-fog`: both adaptation losses on one teacher pass, on the
+# mean teacher's recipe like the WSCoL config; LPLD mines its low-confidence labels away from the
+# HPL as in its own config.
 _base_ = ['./wscol_faster-rcnn_r18_fpn_shapes-fog.py']
 model = dict(adaptations=[
     _base_.wscol,

@@ -13,7 +13,7 @@ SEPC_DIR = osp.join(ROOT, 'configs', 'sepc')
 VARIANTS = {'pconv': (False, False, False), 'ibn-pconv': (False, False, True),
             'sepc-lite': (False, True, True), 'sepc': (True, True, True)}
 COCO = [f'{det}_r50_fpn_{v}_1x_coco.py' for det in ('retinanet', 'atss') for v in VARIANTS]
-SHAPES = ['retinanet_r18_fpn_shapes.py'] + [f'{det}_r18_fpn_{v}_shapes.py' for det in ('retinanet', 'atss')
+SHAPES = ['retinanet_r18_fpn_shapes.py', 'retinanet_r18_fpn_no-gn_shapes.py'] + [f'{det}_r18_fpn_{v}_shapes.py' for det in ('retinanet', 'atss')
                                             for v in VARIANTS]
 TWO_STAGE = ['faster-rcnn_r50_fpn_pconv_1x_coco.py', 'faster-rcnn_r18_fpn_pconv_shapes.py']
 
@@ -44,6 +44,13 @@ def test_coco_recipe(name):
     assert warmup.type == 'LinearLR' and warmup.end == 500 and not warmup.by_epoch
     assert cfg.train_cfg.max_epochs == 12 and steps.milestones == [8, 11]
     assert cfg.train_dataloader.batch_size == 4
+
+
+def test_no_gn_baseline_differs_only_in_tower_norm():
+    base, no_gn = load('retinanet_r18_fpn_shapes.py').to_dict(), load('retinanet_r18_fpn_no-gn_shapes.py').to_dict()
+    assert base['model']['bbox_head'].pop('norm_cfg')['type'] == 'GN'
+    assert no_gn['model']['bbox_head'].pop('norm_cfg') is None
+    assert base == no_gn
 
 
 def test_faster_rcnn_plain_neck_strides():
