@@ -5,21 +5,12 @@
 # same IoU matrix as RBboxOverlaps2D, value for value, computing only pairs that can overlap)
 # because dense box_iou_rotated in MaxIoUAssigner dominates a CPU step otherwise. L1 box loss:
 # RotatedIoULoss has no CPU kernel in mmcv 2.1.0.
-_base_ = ['../_base_/datasets/shapes_rot.py', '../_base_/schedules/demo_iter.py',
-          '../_base_/rotated_runtime.py']
+_base_ = ['../_base_/models/rotated_r18_fpn.py', '../_base_/datasets/shapes_rot.py',
+          '../_base_/schedules/demo_iter.py', '../_base_/rotated_runtime.py']
 angle_version = 'le90'
-norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='mmdet.RetinaNet',
-    data_preprocessor=dict(
-        type='mmdet.DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32, boxtype2tensor=False),
-    backbone=dict(
-        type='mmdet.ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=-1,
-        norm_cfg=norm_cfg, norm_eval=False, style='pytorch', init_cfg=None),
-    neck=dict(
-        type='mmdet.FPN', in_channels=[128, 256, 512], out_channels=128, start_level=0,
-        add_extra_convs='on_input', num_outs=5),
+    neck=dict(add_extra_convs='on_input', num_outs=5),
     bbox_head=dict(
         type='mmdet.RetinaHead', num_classes=3, in_channels=128, stacked_convs=2, feat_channels=128,
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
@@ -40,5 +31,4 @@ model = dict(
         allowed_border=-1, pos_weight=-1, debug=False),
     test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
                   nms=dict(type='nms_rotated', iou_threshold=0.1), max_per_img=100))
-randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False, base_batch_size=8)

@@ -3,21 +3,11 @@
 # candidates (SparseRBboxOverlaps2D, same values as mmrotate's RBboxOverlaps2D).
 # Box loss: KLD (mmrotate's GDLoss), because RotatedIoULoss (mmrotate's rotated-ATSS config)
 # needs diff_iou_rotated_2d, which has no CPU kernel in mmcv 2.1.0.
-_base_ = ['../_base_/datasets/shapes_rot.py', '../_base_/schedules/demo_iter.py',
-          '../_base_/rotated_runtime.py']
+_base_ = ['../_base_/models/rotated_r18_fpn.py', '../_base_/datasets/shapes_rot.py',
+          '../_base_/schedules/demo_iter.py', '../_base_/rotated_runtime.py']
 angle_version = 'le90'
-norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='mmdet.RetinaNet',
-    data_preprocessor=dict(
-        type='mmdet.DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32, boxtype2tensor=False),
-    backbone=dict(
-        type='mmdet.ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=-1,
-        norm_cfg=norm_cfg, norm_eval=False, style='pytorch', init_cfg=None),
-    neck=dict(
-        type='mmdet.FPN', in_channels=[128, 256, 512], out_channels=128, start_level=0,
-        add_extra_convs='on_output', num_outs=4),
     bbox_head=dict(
         type='RotatedATSSHead', num_classes=3, in_channels=128, stacked_convs=2, feat_channels=128,
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
@@ -37,5 +27,4 @@ model = dict(
         sampler=dict(type='mmdet.PseudoSampler'), allowed_border=-1, pos_weight=-1, debug=False),
     test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
                   nms=dict(type='nms_rotated', iou_threshold=0.1), max_per_img=100))
-randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False, base_batch_size=8)

@@ -1,21 +1,12 @@
 # The rotated demo: mmrotate's rotated FCOS (le90), ResNet-18 + FPN from scratch on `shapes-rot`.
 # Box loss: the horizontal-IoU + angle-L1 variant of mmrotate's rotated-fcos-hbox config, because
 # RotatedIoULoss needs mmcv's diff_iou_rotated_2d, which has no CPU kernel in mmcv 2.1.0.
-_base_ = ['../_base_/datasets/shapes_rot.py', '../_base_/schedules/demo_iter.py',
-          '../_base_/rotated_runtime.py']
+_base_ = ['../_base_/models/rotated_r18_fpn.py', '../_base_/datasets/shapes_rot.py',
+          '../_base_/schedules/demo_iter.py', '../_base_/rotated_runtime.py']
 angle_version = 'le90'
-norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='mmdet.FCOS',
-    data_preprocessor=dict(
-        type='mmdet.DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32, boxtype2tensor=False),
-    backbone=dict(
-        type='mmdet.ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=-1,
-        norm_cfg=norm_cfg, norm_eval=False, style='pytorch', init_cfg=None),
-    neck=dict(
-        type='mmdet.FPN', in_channels=[128, 256, 512], out_channels=128, start_level=0,
-        add_extra_convs='on_output', num_outs=4, relu_before_extra_convs=True),
+    neck=dict(relu_before_extra_convs=True),
     bbox_head=dict(
         type='RotatedFCOSHead', num_classes=3, in_channels=128, stacked_convs=2, feat_channels=128,
         strides=[8, 16, 32, 64], regress_ranges=((-1, 32), (32, 64), (64, 128), (128, 1e8)),
@@ -31,5 +22,4 @@ model = dict(
     train_cfg=None,
     test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
                   nms=dict(type='nms_rotated', iou_threshold=0.1), max_per_img=100))
-randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
