@@ -1,21 +1,12 @@
 # Reference: mmdet's own FSAF (FSAFHead = anchor-free branch only, CenterRegionAssigner 0.2/0.2,
 # loss-reweighting level selection), on the demo recipe: ResNet-18 + FPN from scratch on `shapes`.
-_base_ = ['../_base_/datasets/shapes.py', '../_base_/schedules/demo_iter.py',
-          '../_base_/default_runtime.py']
-norm_cfg = dict(type='BN', requires_grad=True)
+_base_ = ['../_base_/models/atss_r18_fpn.py', '../_base_/datasets/shapes.py',
+          '../_base_/schedules/demo_iter.py', '../_base_/default_runtime.py']
 strides = [8, 16, 32, 64]
 model = dict(
     type='FSAF',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True, pad_size_divisor=32),
-    backbone=dict(
-        type='ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=-1,
-        norm_cfg=norm_cfg, norm_eval=False, style='pytorch', init_cfg=None),
-    neck=dict(
-        type='FPN', in_channels=[128, 256, 512], out_channels=128, start_level=0,
-        add_extra_convs='on_output', num_outs=4),
     bbox_head=dict(
+        _delete_=True,
         type='FSAFHead', num_classes=3, in_channels=128, stacked_convs=2, feat_channels=128,
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
         reg_decoded_bbox=True,
@@ -26,6 +17,7 @@ model = dict(
                       reduction='none'),
         loss_bbox=dict(type='IoULoss', eps=1e-6, loss_weight=1.0, reduction='none')),
     train_cfg=dict(
+        _delete_=True,
         assigner=dict(type='CenterRegionAssigner', pos_scale=0.2, neg_scale=0.2, min_pos_iof=0.01),
         allowed_border=-1, pos_weight=-1, debug=False),
     test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,

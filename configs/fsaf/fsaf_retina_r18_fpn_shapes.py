@@ -1,22 +1,13 @@
 # The full FSAF: RetinaNet's anchor-based branch + the anchor-free branch (SparseFSAFAssigner,
 # the paper's 0.2 / 0.5 regions, adjacent-level ignoring, online feature selection), trained
 # jointly (anchor-free losses x 0.5) and merged before NMS. Demo recipe on `shapes`.
-_base_ = ['../_base_/datasets/shapes.py', '../_base_/schedules/demo_iter.py',
-          '../_base_/default_runtime.py']
-norm_cfg = dict(type='BN', requires_grad=True)
+_base_ = ['../_base_/models/atss_r18_fpn.py', '../_base_/datasets/shapes.py',
+          '../_base_/schedules/demo_iter.py', '../_base_/default_runtime.py']
 strides = [8, 16, 32, 64]
 model = dict(
     type='RetinaNet',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True, pad_size_divisor=32),
-    backbone=dict(
-        type='ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=-1,
-        norm_cfg=norm_cfg, norm_eval=False, style='pytorch', init_cfg=None),
-    neck=dict(
-        type='FPN', in_channels=[128, 256, 512], out_channels=128, start_level=0,
-        add_extra_convs='on_output', num_outs=4),
     bbox_head=dict(
+        _delete_=True,
         type='FSAFRetinaHead', num_classes=3, in_channels=128, stacked_convs=2, feat_channels=128,
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
         # RetinaNet's anchors (3 scales x 3 ratios), scaled to the small objects of `shapes`
@@ -33,6 +24,7 @@ model = dict(
             loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=0.5),
             loss_bbox=dict(type='IoULoss', eps=1e-6, loss_weight=0.5))),
     train_cfg=dict(
+        _delete_=True,
         assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0,
                       ignore_iof_thr=-1),
         sampler=dict(type='PseudoSampler'),
