@@ -6,7 +6,7 @@ Under distributed training (``sync``) the sums are all-reduced (with autograd) s
 are those of the global batch: works on any backend, gloo on CPU included (torch's and mmcv's
 SyncBatchNorm need CUDA).
 """
-from typing import List, Sequence, Union
+from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.distributed as dist
@@ -80,6 +80,12 @@ class IntegratedBN(nn.BatchNorm2d):
         else:
             out = super().forward(flat)
         return split_levels(out, feats)
+
+    def folded_affine(self) -> Tuple[Tensor, Tensor]:
+        """Eval mode's per-channel affine map y = scale * x + shift (running statistics), (C,) each,
+        for folding into the preceding convolutions."""
+        scale = self.weight * torch.rsqrt(self.running_var + self.eps)
+        return scale, self.bias - self.running_mean * scale
 
     def _sync_forward(self, flat: Tensor) -> Tensor:
         mean, var, count = global_mean_var(flat)

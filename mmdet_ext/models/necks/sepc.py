@@ -11,7 +11,7 @@ SEPC-lite      False          True            True
 SEPC           True           True            True
 =============  =============  ==============  =====
 """
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch.nn.functional as F
 from mmengine.model import BaseModule
@@ -86,8 +86,13 @@ class SEPC(BaseModule):
             feats = block(feats)
         if self.plain:
             return tuple(feats)
-        cls = [self.cconv(x, lvl > 0) for lvl, x in enumerate(feats)]
-        reg = [self.lconv(x, lvl > 0) for lvl, x in enumerate(feats)]
-        if self.cbn is not None:
-            cls, reg = self.cbn(cls), self.lbn(reg)
-        return tuple((F.relu(c), F.relu(r)) for c, r in zip(cls, reg))
+        return tuple(zip(self._head_conv(self.cconv, self.cbn, feats), self._head_conv(self.lconv, self.lbn, feats)))
+
+    @staticmethod
+    def _head_conv(conv: SharedLevelConv, ibn: Optional[IntegratedBN], feats: List[Tensor]) -> List[Tensor]:
+        """cconv / lconv on every level, then iBN and ReLU; eval-mode iBN folded into the kernel
+        as in :class:`PConvBlock`."""
+        if ibn is not None and ibn.training:
+            return [F.relu(x) for x in ibn([conv(x, lvl > 0) for lvl, x in enumerate(feats)])]
+        scale, shift = ibn.folded_affine() if ibn is not None else (None, None)
+        return [F.relu(conv(x, lvl > 0, scale, shift), inplace=True) for lvl, x in enumerate(feats)]

@@ -40,10 +40,26 @@ def test_deform_conv_equals_mmcv_values_and_gradients(h, w, stride, padding, sca
         assert (ref - ours).abs().max().item() <= tol, name
 
 
-def test_deform_conv_zero_offsets_is_conv():
-    x, weight = torch.randn(2, 4, 13, 21), torch.randn(5, 4, 3, 3)
+def test_deform_conv_float64_path_equals_float32_path():
+    """float32 on CPU multiplies with oneDNN, float64 with a plain matrix product: same values and
+    gradients."""
+    gen = torch.Generator().manual_seed(1)
+    x, weight = torch.randn(2, 6, 11, 13, generator=gen), torch.randn(5, 6, 3, 3, generator=gen)
+    offset, grad_out = torch.randn(2, 18, 6, 7, generator=gen), torch.randn(2, 5, 6, 7, generator=gen)
+    results = []
+    for dtype in (torch.float32, torch.float64):
+        inputs = [t.to(dtype).requires_grad_() for t in (x, offset, weight)]
+        out = deform_conv2d_torch(inputs[0], inputs[1], inputs[2], 2, 1)
+        results.append([out, *torch.autograd.grad((out * grad_out.to(dtype)).sum(), inputs)])
+    for f32, f64 in zip(*results):
+        torch.testing.assert_close(f32.double(), f64, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('h,w', [(13, 21), (1, 6), (5, 1)])  # one-row / one-column levels: P7 of small images
+def test_deform_conv_zero_offsets_is_conv(h, w):
+    x, weight = torch.randn(2, 4, h, w), torch.randn(5, 4, 3, 3)
     for stride in (1, 2):
-        ho, wo = (13 - 1) // stride + 1, (21 - 1) // stride + 1
+        ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
         out = deform_conv2d_torch(x, torch.zeros(2, 18, ho, wo), weight, stride, 1)
         torch.testing.assert_close(out, F.conv2d(x, weight, stride=stride, padding=1), atol=2e-3, rtol=1e-3)
 

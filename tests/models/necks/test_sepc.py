@@ -42,6 +42,53 @@ def test_zero_offsets_sepc_equals_pconv_and_offsets_get_gradients():  # property
         assert m.weight.grad is not None and m.weight.grad.abs().sum() > 0
 
 
+def _unfolded_eval(sepc, feats):
+    """Eval-mode SEPC written out naively: every conv, then BN with the running statistics, then ReLU."""
+    import torch.nn.functional as F
+
+    def bn(ibn, xs):
+        return [F.batch_norm(x, ibn.running_mean, ibn.running_var, ibn.weight, ibn.bias, False, 0.0, ibn.eps)
+                for x in xs]
+
+    for block in sepc.pconvs:
+        outs = []
+        for lvl, x in enumerate(feats):
+            out = block.k_same(x, lvl > 0)
+            if lvl > 0:
+                out = out + block.k_down(feats[lvl - 1], lvl > 0)
+            if lvl < len(feats) - 1:
+                up = block.k_up(feats[lvl + 1], lvl > 0)
+                out = out + F.interpolate(up, size=x.shape[-2:], mode='bilinear', align_corners=True)
+            outs.append(out)
+        feats = [F.relu(o) for o in bn(block.ibn, outs)]
+    cls = bn(sepc.cbn, [sepc.cconv(x, lvl > 0) for lvl, x in enumerate(feats)])
+    reg = bn(sepc.lbn, [sepc.lconv(x, lvl > 0) for lvl, x in enumerate(feats)])
+    return [(F.relu(c), F.relu(r)) for c, r in zip(cls, reg)]
+
+
+@pytest.mark.parametrize('variant', ['ibn_pconv', 'sepc_lite', 'sepc'])
+def test_eval_ibn_folded_into_kernels_equals_bn_after_the_sum(variant):
+    """Eval mode folds iBN (running statistics, affine) into the kernels: same output as BN applied
+    to the sum, with non-trivial statistics and non-zero offsets (float64)."""
+    torch.manual_seed(0)
+    sepc = SEPC(8, **VARIANTS[variant]).double()
+    for name, p in sepc.named_parameters():
+        if 'offset_conv' in name or name.endswith('bias') or 'bn' in name:
+            p.data.normal_(0, 0.3)
+    for m in sepc.modules():
+        if hasattr(m, 'running_var'):
+            m.running_mean.normal_(0, 0.05)
+            m.running_var.uniform_(0.5, 2.0).mul_(1e-3)  # the scale of N(0, 0.01) conv outputs
+    sepc.eval()
+    feats = [f.double() for f in pyramid()]
+    with torch.no_grad():
+        ours, ref = sepc(feats), _unfolded_eval(sepc, feats)
+    for (c, r), (rc, rr) in zip(ours, ref):
+        assert rc.abs().max() > 0.1  # the statistics matter
+        torch.testing.assert_close(c, rc, atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(r, rr, atol=1e-10, rtol=1e-8)
+
+
 def test_plain_mode_returns_one_feature_per_level():
     feats = pyramid()
     neck = SEPC(8, plain=True, ibn=True)
