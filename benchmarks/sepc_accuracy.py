@@ -14,6 +14,7 @@ Every run is the demo recipe (ResNet-18 + FPN 128 channels from scratch, batch 8
   retina_sepc       configs/sepc/retinanet_r18_fpn_sepc_shapes.py
   atss_baseline     configs/demo/atss_r18_fpn_shapes.py              the demo ATSS (2-conv GN towers)
   atss_pconv ... atss_sepc                                           configs/sepc/atss_r18_fpn_*_shapes.py
+  frcnn_baseline    configs/sepc/faster-rcnn_r18_fpn_shapes.py
   frcnn_pconv       configs/sepc/faster-rcnn_r18_fpn_pconv_shapes.py
 
 ``--iters N`` shortens every run to N iterations (smoke test of the script; validation and a
@@ -39,7 +40,8 @@ RUNS = ([('retina_baseline', 'configs/sepc/retinanet_r18_fpn_shapes.py'),
         + [(f'retina_{v.replace("-", "_")}', f'configs/sepc/retinanet_r18_fpn_{v}_shapes.py') for v in VARIANTS]
         + [('atss_baseline', 'configs/demo/atss_r18_fpn_shapes.py')]
         + [(f'atss_{v.replace("-", "_")}', f'configs/sepc/atss_r18_fpn_{v}_shapes.py') for v in VARIANTS]
-        + [('frcnn_pconv', 'configs/sepc/faster-rcnn_r18_fpn_pconv_shapes.py')])
+        + [('frcnn_baseline', 'configs/sepc/faster-rcnn_r18_fpn_shapes.py'),
+           ('frcnn_pconv', 'configs/sepc/faster-rcnn_r18_fpn_pconv_shapes.py')])
 
 
 def shortened(config: str, iters: int, work_root: str) -> str:
@@ -90,7 +92,7 @@ def main():
             f.write(json.dumps(dict(name=name, config=config, metric=METRIC, final=final, best=best,
                                     minutes=minutes, curve=curve, iters=args.iters or 700)) + '\n')
     for name, _ in runs:
-        base = 'retina_baseline' if name.startswith('retina_') else 'atss_baseline' if name.startswith('atss_') else None
+        base = name.split('_')[0] + '_baseline'
         if base and name != base and f'{base}_metric' in summary:
             summary[f'{name}_delta'] = round(summary[f'{name}_metric'] - summary[f'{base}_metric'], 4)
     print(json.dumps(summary))
