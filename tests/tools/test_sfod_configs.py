@@ -52,8 +52,13 @@ def test_shapes_fog_adaptation_recipe(name):
 def test_wscol_recipe(name):
     cfg = load(name)
     assert cfg.model.type == 'SourceFreeMeanTeacher'
-    assert cfg.model.semi_train_cfg.pseudo_thr == 0.9  # WSCoL's HPL threshold
-    assert cfg.custom_hooks == [dict(type='TeacherEMAHook', keep_rate=0.9, by_epoch=True)]
+    if 'cityscapes' in name:  # WSCoL's recipe: HPL threshold 0.9, EMA k = 0.9 per epoch
+        assert cfg.model.semi_train_cfg.pseudo_thr == 0.9
+        assert cfg.custom_hooks == [dict(type='TeacherEMAHook', keep_rate=0.9, by_epoch=True)]
+    else:  # shapes: the mean teacher's recipe, so that the loss is the only difference
+        mean_teacher = load('mean-teacher_faster-rcnn_r18_fpn_shapes-fog.py')
+        assert cfg.model.semi_train_cfg == mean_teacher.model.semi_train_cfg
+        assert cfg.custom_hooks == mean_teacher.custom_hooks
     assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=1e-4)
     assert 'LoadAnnotations' not in [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
     wscol = cfg.model.adaptations[0]
@@ -164,3 +169,13 @@ def test_wscol_lpld_adaptation_trains_and_checkpoints_the_memory(tmp_path, plain
     state = torch.load(tmp_path / 'iter_4.pth', map_location='cpu', weights_only=False)['state_dict']
     assert state['adaptations.0.bank_filled'].sum() > 0  # the memory bank travels with the checkpoint
     assert 'adaptations.0.prototypes' in state and 'adaptations.0.mapping.fc_embed.weight' in state
+
+
+def test_wscol_own_recipe_ablation_changes_only_the_recipe():
+    base = load('wscol_faster-rcnn_r18_fpn_shapes-fog.py').to_dict()
+    ablation = load('ablations/wscol-own-recipe_faster-rcnn_r18_fpn_shapes-fog.py').to_dict()
+    assert ablation['model'].pop('semi_train_cfg')['pseudo_thr'] == 0.9
+    assert ablation.pop('custom_hooks') == [dict(type='TeacherEMAHook', keep_rate=0.9, by_epoch=True)]
+    base['model'].pop('semi_train_cfg')
+    base.pop('custom_hooks')
+    assert ablation == base
