@@ -92,8 +92,8 @@ def main():
             f.write(json.dumps(dict(name=name, config=config, metric=METRIC, final=final, best=best,
                                     minutes=minutes, curve=curve, iters=args.iters or 700)) + '\n')
     for name, _ in runs:
-        base = name.split('_')[0] + '_baseline'
-        if base and name != base and f'{base}_metric' in summary:
+        base = name.split('_')[0] + '_baseline'  # retina_*, atss_*, frcnn_*
+        if name != base and f'{base}_metric' in summary:
             summary[f'{name}_delta'] = round(summary[f'{name}_metric'] - summary[f'{base}_metric'], 4)
     print(json.dumps(summary))
 

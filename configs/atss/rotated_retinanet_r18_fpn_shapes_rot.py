@@ -28,3 +28,4 @@ model = dict(
     test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
                   nms=dict(type='nms_rotated', iou_threshold=0.1), max_per_img=100))
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+randomness = dict(seed=0)

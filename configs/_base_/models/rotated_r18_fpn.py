@@ -12,4 +12,3 @@ model = dict(
     neck=dict(
         type='mmdet.FPN', in_channels=[128, 256, 512], out_channels=128, start_level=0,
         add_extra_convs='on_output', num_outs=4))
-randomness = dict(seed=0)

@@ -13,13 +13,12 @@ SEPC           True           True            True
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmdet_ext.registry import register
 from ..layers.integrated_bn import IntegratedBN
-from ..layers.pyramid_conv import PConvBlock, SharedLevelConv
+from ..layers.pyramid_conv import PConvBlock, SharedLevelConv, folded_ibn, ibn_relu
 
 
 @register('MODELS')
@@ -90,9 +89,6 @@ class SEPC(BaseModule):
 
     @staticmethod
     def _head_conv(conv: SharedLevelConv, ibn: Optional[IntegratedBN], feats: List[Tensor]) -> List[Tensor]:
-        """cconv / lconv on every level, then iBN and ReLU; eval-mode iBN folded into the kernel
-        as in :class:`PConvBlock`."""
-        if ibn is not None and ibn.training:
-            return [F.relu(x) for x in ibn([conv(x, lvl > 0) for lvl, x in enumerate(feats)])]
-        scale, shift = ibn.folded_affine() if ibn is not None else (None, None)
-        return [F.relu(conv(x, lvl > 0, scale, shift), inplace=True) for lvl, x in enumerate(feats)]
+        """cconv / lconv on every level (deformable from level 1), then iBN and ReLU."""
+        scale, shift = folded_ibn(ibn)
+        return ibn_relu(ibn, [conv(x, lvl > 0, scale, shift) for lvl, x in enumerate(feats)])
