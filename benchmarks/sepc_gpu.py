@@ -14,13 +14,15 @@ then the 3x3 prediction convs (9 x 80 class, 9 x 4 box). With SEPC the towers ar
 keeps only the prediction convs, as ``SEPCRetinaHead`` does. Post-processing (NMS) is left out, as
 in ``benchmarks/sepc.py``.
 
-Measured: batch 2 at 512 x 512 and 800 x 1344 (800 x 1333 padded to 32, as mmdet's data
+Measured: batch 2 (``--batch``) at 512 x 512 and 800 x 1344 (800 x 1333 padded to 32, as mmdet's data
 preprocessor does), eval mode, ``torch.no_grad``, float32 with PyTorch's default math settings (TF32
 off for matrix products, cuDNN's default for convolutions); medians of ``--reps`` CUDA-event timed
 passes after warm-ups, the models alternating within each repetition; peak memory is
 ``torch.cuda.max_memory_allocated`` during one pass minus the memory held before it. DCN: forward
-and forward + backward at 2 x 256 x 50 x 84 (P4 of 800 x 1333), ours (``deform_conv2d_torch``)
-vs ``torchvision.ops.deform_conv2d`` vs a plain 3x3 conv, and their largest output difference.
+and forward + backward at 2 x 256 x 50 x 84 (P4 of 800 x 1333): ours (``deform_conv2d_torch``;
+``deform_conv2d_torchvision``, torchvision's kernel with mmcv's gradient rule, which
+``dcn_impl='auto'`` uses on GPU) vs ``torchvision.ops.deform_conv2d`` as is vs a plain 3x3 conv,
+and the largest output difference of ours and torchvision's.
 
 Last line: one JSON object with ``lite_time_ratio``, ``sepc_time_ratio``, ``pconv_time_ratio``,
 ``ibn_pconv_time_ratio`` (variant / baseline, the worse of the two settings) and the details.
@@ -48,14 +50,14 @@ VARIANTS = {  # name -> SEPC flags (mmdet_ext/models/necks/sepc.py's table)
 
 
 def import_sepc():
-    """(SEPC, deform_conv2d_torch). With mmdet installed, the package as usual; otherwise the two
+    """(SEPC, the DCN module ``sepc_deform_conv``). With mmdet installed, the package as usual; otherwise the two
     pure-PyTorch files are loaded by path, with the neck's two framework names (mmengine's
     ``BaseModule``, our ``register`` decorator) given plain stand-ins: the neck uses BaseModule
     only for ``init_cfg`` bookkeeping, which this script does not use."""
     try:
-        from mmdet_ext.models.layers.sepc_deform_conv import deform_conv2d_torch
+        from mmdet_ext.models.layers import sepc_deform_conv
         from mmdet_ext.models.necks.sepc import SEPC
-        return SEPC, deform_conv2d_torch
+        return SEPC, sepc_deform_conv
     except ImportError:
         pass
     for name in ('mmdet_ext', 'mmdet_ext.models', 'mmdet_ext.models.layers', 'mmdet_ext.models.necks'):
@@ -79,7 +81,7 @@ def import_sepc():
             sys.modules[name] = module
     sepc = importlib.import_module('mmdet_ext.models.necks.sepc')
     dcn = importlib.import_module('mmdet_ext.models.layers.sepc_deform_conv')
-    return sepc.SEPC, dcn.deform_conv2d_torch
+    return sepc.SEPC, dcn
 
 
 class RetinaNetR50(nn.Module):
@@ -139,18 +141,18 @@ def cuda_time(fn, reps: int, device: torch.device) -> list:
     return out
 
 
-def bench_models(sepc_cls, device, reps: int, settings) -> dict:
+def bench_models(sepc_cls, device, reps: int, settings, batch: int, dcn_impl: str) -> dict:
     torch.manual_seed(0)
     models = {'baseline': RetinaNetR50()}
     for name, flags in VARIANTS.items():
         torch.manual_seed(0)
-        models[name] = RetinaNetR50(sepc_cls, flags)
+        models[name] = RetinaNetR50(sepc_cls, dict(flags, dcn_impl=dcn_impl))
     for model in models.values():
         model.to(device).eval()
     result = {}
     for setting in settings:
-        n, h, w = SETTINGS[setting]
-        images = torch.randn(n, 3, h, w, generator=torch.Generator().manual_seed(1)).to(device)
+        _, h, w = SETTINGS[setting]
+        images = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(1)).to(device)
         times = {name: [] for name in models}
         memory = {}
         with torch.no_grad():
@@ -177,8 +179,9 @@ def bench_models(sepc_cls, device, reps: int, settings) -> dict:
     return result
 
 
-def bench_dcn(deform_conv2d_torch, device, reps: int) -> dict:
-    """Our DCNv1 vs torchvision's kernel vs a plain conv at 2 x 256 x 50 x 84, fwd and fwd + bwd."""
+def bench_dcn(dcn, device, reps: int) -> dict:
+    """Our DCNv1s (pure PyTorch; torchvision's kernel with mmcv's gradient rule) vs torchvision's
+    kernel as is vs a plain conv at 2 x 256 x 50 x 84, fwd and fwd + bwd."""
     from torchvision.ops import deform_conv2d as tv_deform_conv2d
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2, 256, 50, 84, generator=gen).to(device)
@@ -186,7 +189,8 @@ def bench_dcn(deform_conv2d_torch, device, reps: int) -> dict:
     offset = (torch.randn(2, 18, 50, 84, generator=gen) * 2).to(device)  # non-integer positions
     impls = {
         'plain_conv': lambda x, o, w: F.conv2d(x, w, padding=1),
-        'ours': lambda x, o, w: deform_conv2d_torch(x, o, w, 1, 1),
+        'ours': lambda x, o, w: dcn.deform_conv2d_torch(x, o, w, 1, 1),
+        'ours_torchvision': lambda x, o, w: dcn.deform_conv2d_torchvision(x, o, w, 1, 1),
         'torchvision': lambda x, o, w: tv_deform_conv2d(x, o, w, padding=1),
     }
     out = {'max_abs_diff_ours_vs_torchvision': float(
@@ -209,12 +213,12 @@ def bench_dcn(deform_conv2d_torch, device, reps: int) -> dict:
     return out
 
 
-def profile_lite(sepc_cls, device, setting: str) -> None:
+def profile_lite(sepc_cls, device, setting: str, batch: int, dcn_impl: str) -> None:
     from torch.profiler import ProfilerActivity, profile
     torch.manual_seed(0)
-    model = RetinaNetR50(sepc_cls, VARIANTS['lite']).to(device).eval()
-    n, h, w = SETTINGS[setting]
-    images = torch.randn(n, 3, h, w, device=device)
+    model = RetinaNetR50(sepc_cls, dict(VARIANTS['lite'], dcn_impl=dcn_impl)).to(device).eval()
+    _, h, w = SETTINGS[setting]
+    images = torch.randn(batch, 3, h, w, device=device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
     with torch.no_grad():
         model(images)
@@ -231,6 +235,9 @@ def main():
     parser.add_argument('--reps', type=int, default=20)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--settings', nargs='+', default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--dcn-impl', default='auto', choices=['auto', 'torch', 'torchvision'],
+                        help="SEPC's DCN kernel ('auto': torchvision's on GPU, ours on CPU)")
     parser.add_argument('--out', help='also write the last JSON line to this file')
     parser.add_argument('--tf32', action='store_true',
                         help='allow TF32 in matrix products too (cuDNN convolutions allow it by default)')
@@ -239,15 +246,16 @@ def main():
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
-    sepc_cls, deform_conv2d_torch = import_sepc()
+    sepc_cls, dcn = import_sepc()
     summary = {'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
-               'torch': torch.__version__, 'reps': args.reps, 'tf32_matmul': args.tf32}
-    summary['dcn'] = bench_dcn(deform_conv2d_torch, device, args.reps)
-    summary['models'] = bench_models(sepc_cls, device, args.reps, args.settings)
+               'torch': torch.__version__, 'reps': args.reps, 'tf32_matmul': args.tf32,
+               'batch': args.batch, 'dcn_impl': args.dcn_impl}
+    summary['dcn'] = bench_dcn(dcn, device, args.reps)
+    summary['models'] = bench_models(sepc_cls, device, args.reps, args.settings, args.batch, args.dcn_impl)
     for name in VARIANTS:
         summary[f'{name}_time_ratio'] = max(summary['models'][s]['ratio'][name] for s in args.settings)
     if args.profile:
-        profile_lite(sepc_cls, device, args.settings[-1])
+        profile_lite(sepc_cls, device, args.settings[-1], args.batch, args.dcn_impl)
     line = json.dumps(summary)
     if args.out:
         with open(args.out, 'w') as f:

@@ -16,6 +16,10 @@ and 3.7x faster on CPU than mmcv's kernel (forward, 2 x 256 x 50 x 84, 1 thread:
   4200 -> 256 channels, 1 thread, 92 ms vs 40 ms; ``F.conv2d`` on the same channels-last input
   took 97 ms (it does not pick oneDNN for a single-threaded 1 x 1 conv), hence
   ``torch.mkldnn_convolution``. Elsewhere (GPU, float64) a plain matrix product.
+
+On a GPU, :func:`deform_conv2d_torchvision` (torchvision's CUDA kernel with mmcv's gradient rule)
+is the faster one: H200, 2 x 256 x 50 x 84, forward 0.24-0.46 ms vs ours 1.5-2.2 ms
+(``benchmarks/sepc_gpu.py``); on CPU torchvision's kernel is the slow one (405 vs 131 ms).
 """
 from typing import Tuple
 
@@ -57,6 +61,26 @@ def deform_conv2d_torch(x: Tensor, offset: Tensor, weight: Tensor, stride: int =
     else:
         out = (cols.view(n, ho * wo, k * c) @ weight_kc.t()).view(n, ho, wo, o).permute(0, 3, 1, 2)
     return out.contiguous()
+
+
+def deform_conv2d_torchvision(x: Tensor, offset: Tensor, weight: Tensor, stride: int = 1,
+                              padding: int = 1, dilation: int = 1) -> Tensor:
+    """``torchvision.ops.deform_conv2d`` with mmcv's offset gradient: same arguments and layout as
+    :func:`deform_conv2d_torch`, equal to mmcv in values and gradients.
+
+    Why the cut: torchvision's values and input / weight gradients equal mmcv's, and so do its
+    offset gradients except for a tap whose position is exactly -1 on an axis (the padding ring at
+    zero offsets, i.e. at initialisation): mmcv treats it as outside (zero gradient), torchvision
+    passes a one-sided gradient. So the offsets of taps outside (-1, H) x (-1, W) are detached.
+    """
+    from torchvision.ops import deform_conv2d
+    _, _, h, w = x.shape
+    kh, kw = weight.shape[-2:]
+    with torch.no_grad():
+        py, px = sampling_positions(offset, (h, w), (kh, kw), stride, padding, dilation)
+        outside = ((py <= -1) | (py >= h) | (px <= -1) | (px >= w)).repeat_interleave(2, dim=1)
+    offset = torch.where(outside, offset.detach(), offset)
+    return deform_conv2d(x, offset, weight, stride=stride, padding=padding, dilation=dilation)
 
 
 class _OneDNNPointwise(torch.autograd.Function):

@@ -40,7 +40,9 @@ class SEPC(BaseModule):
             two-stage detectors (RPN + RoI heads): levels and strides are the input's.
         legacy_padding: cconv / lconv with padding 0 as in the original code (every level
             shrinks by 2 px per axis, features shift against the anchors; jshilong/SEPC#13).
-        dcn_impl: ``'torch'`` (pure PyTorch DCNv1, equal to mmcv's) or ``'mmcv'``.
+        dcn_impl: the DCNv1 kernel, see :class:`SharedLevelConv`: ``'auto'`` (torchvision's on GPU,
+            our pure-PyTorch one on CPU), ``'torch'``, ``'torchvision'`` or ``'mmcv'``; all equal
+            to mmcv's in values and gradients.
 
     Forward: tuple of L tensors (N, C, H_l, W_l) -> tuple of L (cls_feat, reg_feat) pairs of the
     same shapes (``plain``: tuple of L tensors).
@@ -49,7 +51,7 @@ class SEPC(BaseModule):
     def __init__(self, in_channels: int = 256, num_levels: int = 5, num_blocks: int = 4,
                  pconv_deform: bool = False, extra_deform: bool = False, ibn: bool = False,
                  ibn_sync: Union[bool, str] = 'auto', plain: bool = False, legacy_padding: bool = False,
-                 dcn_impl: str = 'torch', init_cfg=None):
+                 dcn_impl: str = 'auto', init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if num_levels < 1 or num_blocks < 0:
             raise ValueError(f'SEPC: num_levels >= 1 and num_blocks >= 0 expected, received {num_levels}, '

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from mmdet_ext.models.layers.integrated_bn import IntegratedBN, concat_levels
 from mmdet_ext.models.layers.pyramid_conv import PConvBlock, SharedLevelConv
-from mmdet_ext.models.layers.sepc_deform_conv import deform_conv2d_torch
+from mmdet_ext.models.layers.sepc_deform_conv import deform_conv2d_torch, deform_conv2d_torchvision
 
 SIZES = [(25, 42), (13, 21), (7, 11), (4, 6), (2, 3)]
 
@@ -19,20 +19,24 @@ def pyramid(c=8, n=2, seed=0):
 
 
 # ---------------------------------------------------------------- deformable conv
+@pytest.mark.parametrize('impl', [deform_conv2d_torch, deform_conv2d_torchvision])
 @pytest.mark.parametrize('h,w,stride,padding,scale', [
     (7, 11, 1, 1, 0.0), (13, 21, 2, 1, 1.5), (9, 9, 1, 0, 2.0), (25, 42, 1, 1, 0.7), (5, 6, 2, 1, 3.0),
-    (20, 23, 1, 1, 0.0), (24, 27, 2, 1, 0.0)])
-def test_deform_conv_equals_mmcv_values_and_gradients(h, w, stride, padding, scale):
+    (20, 23, 1, 1, 0.0), (24, 27, 2, 1, 0.0), (8, 10, 1, 1, -2.0)])
+def test_deform_conv_equals_mmcv_values_and_gradients(impl, h, w, stride, padding, scale):
+    """Zero offsets put the padding ring's taps exactly at -1 (torchvision alone would give their
+    offsets a gradient there); scale < 0: offsets rounded to integers of spread |scale|."""
     from mmcv.ops import deform_conv2d
     gen = torch.Generator().manual_seed(h * 100 + w)
     x = torch.randn(2, 4, h, w, generator=gen, requires_grad=True)
     weight = torch.randn(3, 4, 3, 3, generator=gen, requires_grad=True)
     ho, wo = (h + 2 * padding - 3) // stride + 1, (w + 2 * padding - 3) // stride + 1
-    offset = (torch.randn(2, 18, ho, wo, generator=gen) * scale).requires_grad_()
+    offset = torch.randn(2, 18, ho, wo, generator=gen) * abs(scale)
+    offset = (offset.round() if scale < 0 else offset).requires_grad_()
     grad_out = torch.randn(2, 3, ho, wo, generator=gen)
     results = []
     for fn in (lambda: deform_conv2d(x, offset, weight, stride, padding, 1, 1, 1),
-               lambda: deform_conv2d_torch(x, offset, weight, stride, padding)):
+               lambda: impl(x, offset, weight, stride, padding)):
         out = fn()
         results.append((out, *torch.autograd.grad((out * grad_out).sum(), (x, offset, weight))))
     for name, ref, ours in zip(('out', 'd_input', 'd_offset', 'd_weight'), *results):
@@ -67,6 +71,25 @@ def test_deform_conv_zero_offsets_is_conv(h, w):
 def test_deform_conv_bad_offset_shape():
     with pytest.raises(ValueError, match=r'expected offset of shape \(1, 18, 5, 5\), received \(1, 18, 4, 4\)'):
         deform_conv2d_torch(torch.randn(1, 2, 5, 5), torch.zeros(1, 18, 4, 4), torch.randn(2, 2, 3, 3))
+
+
+def test_shared_level_conv_dcn_impls_agree_and_bad_name_is_named():
+    """'auto' (ours on CPU), 'torch' and 'torchvision' give the same values and gradients."""
+    torch.manual_seed(0)
+    conv = SharedLevelConv(4, 3, 2, 1, deformable=True)
+    nn_init = torch.nn.init
+    nn_init.normal_(conv.offset_conv.weight, 0, 0.3)  # non-trivial offsets
+    x = torch.randn(2, 4, 9, 12)
+    results = []
+    for impl in ('auto', 'torch', 'torchvision'):
+        conv.dcn_impl = impl
+        out = conv(x, deform=True)
+        results.append([out, *torch.autograd.grad(out.square().sum(), list(conv.parameters()))])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"dcn_impl must be one of .*'torchvision'.*received 'cuda'"):
+        SharedLevelConv(4, 4, deformable=True, dcn_impl='cuda')
 
 
 def test_shared_level_conv_init():
