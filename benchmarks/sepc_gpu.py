@@ -22,8 +22,7 @@ passes after warm-ups, the models alternating within each repetition; peak memor
 and forward + backward at 2 x 256 x 50 x 84 (P4 of 800 x 1333): ours (``deform_conv2d_torch``;
 ``deform_conv2d_torchvision``, torchvision's kernel with mmcv's gradient rule, which
 ``dcn_impl='auto'`` uses on GPU) vs ``torchvision.ops.deform_conv2d`` as is vs a plain 3x3 conv,
-and the largest output difference of ours and torchvision's. Upsampling: PConv's upsampled term at
-P3 of 800 x 1344, ``F.interpolate`` + add vs the matrix form of ``add_upsampled_``.
+and the largest output difference of ours and torchvision's.
 
 Last line: one JSON object with ``lite_time_ratio``, ``sepc_time_ratio``, ``pconv_time_ratio``,
 ``ibn_pconv_time_ratio`` (variant / baseline, the worse of the two settings) and the details.
@@ -231,25 +230,6 @@ def profile_lite(sepc_cls, device, setting: str, batch: int, dcn_impl: str) -> N
     print(prof.key_averages().table(sort_by=key, row_limit=15), flush=True)
 
 
-def bench_upsample(device, reps: int) -> dict:
-    """PConv's upsampled term at P3 of 800 x 1344 (2 x 256 x 50 x 84 -> 100 x 168), added in place:
-    F.interpolate + add vs the matrix form of ``add_upsampled_``."""
-    add_upsampled_ = importlib.import_module('mmdet_ext.models.layers.pyramid_conv').add_upsampled_
-    gen = torch.Generator().manual_seed(0)
-    up = torch.randn(2, 256, 50, 84, generator=gen).to(device)
-    out = torch.randn(2, 256, 100, 168, generator=gen).to(device)
-    ref = out.clone().add_(F.interpolate(up, size=(100, 168), mode='bilinear', align_corners=True))
-    result = {'max_abs_diff': float((add_upsampled_(out.clone(), up, use_matmul=True) - ref).abs().max())}
-    for name, use_matmul in (('interpolate_add_ms', False), ('matrix_form_ms', True)):
-        with torch.no_grad():
-            for _ in range(3):
-                add_upsampled_(out, up, use_matmul)
-            result[name] = round(statistics.median(cuda_time(lambda: add_upsampled_(out, up, use_matmul), reps,
-                                                             device)), 3)
-    print('upsample', json.dumps(result), flush=True)
-    return result
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--reps', type=int, default=20)
@@ -271,7 +251,6 @@ def main():
                'torch': torch.__version__, 'reps': args.reps, 'tf32_matmul': args.tf32,
                'batch': args.batch, 'dcn_impl': args.dcn_impl}
     summary['dcn'] = bench_dcn(dcn, device, args.reps)
-    summary['upsample'] = bench_upsample(device, args.reps)
     summary['models'] = bench_models(sepc_cls, device, args.reps, args.settings, args.batch, args.dcn_impl)
     for name in VARIANTS:
         summary[f'{name}_time_ratio'] = max(summary['models'][s]['ratio'][name] for s in args.settings)

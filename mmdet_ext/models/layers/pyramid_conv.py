@@ -1,7 +1,6 @@
 """Pyramid convolution (PConv) and SEPC's level-shared, optionally deformable 3x3 kernel."""
 from typing import List, Optional, Sequence, Tuple, Union
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -66,43 +65,6 @@ class SharedLevelConv(nn.Module):
         return out.add_(bias.view(1, -1, 1, 1))
 
 
-def add_upsampled_(out: Tensor, up: Tensor, use_matmul: Optional[bool] = None) -> Tensor:
-    """``out += bilinear_resize(up, out's size, align_corners=True)`` for (N, C, h, w) ``up`` and
-    (N, C, H, W) ``out``, in place.
-
-    ``use_matmul`` (default: for CUDA tensors) resizes as A_h @ up @ A_w^T with the two
-    interpolation matrices (at most 2 non-zeros a row), the add fused into a batched matrix
-    product. Why: on an H200 ``F.interpolate`` took 105 us a call on average in SEPC-lite's
-    profile (batch 2, 800 x 1344), 11 % of the network's GPU time, far above its memory traffic.
-    On CPU it measured no faster than the interpolation (26 vs 29 ms at P3), so not used there.
-    """
-    size = out.shape[-2:]
-    if use_matmul is None:
-        use_matmul = out.is_cuda
-    if not use_matmul or not out.is_contiguous():
-        return out.add_(F.interpolate(up, size=size, mode='bilinear', align_corners=True))
-    n, c, h, w = up.shape
-    rows = _align_corners_matrix(size[0], h, up)  # (H, h)
-    cols = _align_corners_matrix(size[1], w, up)  # (W, w)
-    resized_cols = (up.reshape(n * c * h, w) @ cols.t()).view(n * c, h, size[1])
-    out.view(n * c, size[0], size[1]).baddbmm_(rows.expand(n * c, -1, -1), resized_cols)
-    return out
-
-
-def _align_corners_matrix(out_size: int, in_size: int, like: Tensor) -> Tensor:
-    """(out_size, in_size) linear interpolation matrix of ``align_corners=True`` resizing."""
-    kwargs = dict(device=like.device, dtype=like.dtype)
-    scale = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
-    src = torch.arange(out_size, **kwargs) * scale
-    low = src.floor().clamp(max=in_size - 1)
-    frac = (src - low).unsqueeze(1)
-    low = low.long().unsqueeze(1)
-    high = (low + 1).clamp(max=in_size - 1)
-    matrix = torch.zeros(out_size, in_size, **kwargs)
-    matrix.scatter_add_(1, low, 1 - frac)
-    return matrix.scatter_add_(1, high, frac)
-
-
 def folded_ibn(ibn: Optional[IntegratedBN]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
     """(scale, shift) to fold an eval-mode iBN into the kernels before it (pass them to
     :meth:`SharedLevelConv.forward`); (None, None) without iBN or in training (batch statistics).
@@ -156,6 +118,6 @@ class PConvBlock(nn.Module):
                 out += down
             if lvl < num - 1:
                 up = self.k_up(feats[lvl + 1], deform, scale)
-                add_upsampled_(out, up)
+                out += F.interpolate(up, size=x.shape[-2:], mode='bilinear', align_corners=True)
             outs.append(out)
         return ibn_relu(self.ibn, outs)

@@ -249,18 +249,3 @@ def test_pconv_mixes_only_neighbouring_levels():  # property 6
 def test_pconv_size_mismatch_names_sizes():
     with pytest.raises(ValueError, match=r'halves .* to \(4, 4\), but level 1 is \(5, 5\)'):
         PConvBlock(2)([torch.randn(1, 2, 8, 8), torch.randn(1, 2, 5, 5)])
-
-
-@pytest.mark.parametrize('coarse,fine', [((4, 6), (7, 11)), ((1, 1), (2, 2)), ((2, 3), (3, 6)), ((13, 21), (25, 42))])
-def test_add_upsampled_matrix_form_equals_interpolate(coarse, fine):
-    """The matrix form (used on CUDA) == F.interpolate(align_corners=True) + add, also in gradients."""
-    from mmdet_ext.models.layers.pyramid_conv import add_upsampled_
-    gen = torch.Generator().manual_seed(0)
-    up = torch.randn(2, 3, *coarse, generator=gen, requires_grad=True)
-    base = torch.randn(2, 3, *fine, generator=gen)
-    results = []
-    for use_matmul in (False, True):
-        out = add_upsampled_(base.clone(), up, use_matmul=use_matmul)
-        results.append((out, torch.autograd.grad(out.square().sum(), up)[0]))
-    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-4, rtol=1e-4)
