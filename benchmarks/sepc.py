@@ -2,7 +2,7 @@
 time and peak memory on the same inputs.
 
     .venv/bin/python benchmarks/sepc.py [--reps 3] [--threads N] [--skip-memory] [--settings b2_512 b2_800x1333]
-        [--dcn-impl torch|mmcv] [--profile]
+        [--dcn-impl auto|torch|torchvision|mmcv] [--profile]
 
 Detectors: mmdet's ``retinanet_r50_fpn_1x_coco`` (baseline: FPN, 4-conv towers) and
 ``configs/sepc/retinanet_r50_fpn_{pconv,ibn-pconv,sepc-lite,sepc}_1x_coco.py``; deterministic random
@@ -43,7 +43,7 @@ CONFIGS = {
 }
 
 
-def build(name: str, dcn_impl: str = 'torch'):
+def build(name: str, dcn_impl: str = 'auto'):
     import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -129,7 +129,7 @@ def main():
     parser.add_argument('--skip-memory', action='store_true')
     parser.add_argument('--profile', action='store_true')
     parser.add_argument('--settings', nargs='+', default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument('--dcn-impl', default='torch', choices=['torch', 'mmcv'])
+    parser.add_argument('--dcn-impl', default='auto', choices=['auto', 'torch', 'torchvision', 'mmcv'])
     parser.add_argument('--mem-child', nargs=2, metavar=('NAME', 'SETTING'))
     args = parser.parse_args()
     import torch
