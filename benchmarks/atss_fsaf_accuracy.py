@@ -1,7 +1,7 @@
 """Train the ATSS / FSAF configs on the embedded data to the demo's budget; report accuracy.
 
     .venv/bin/python benchmarks/atss_fsaf_accuracy.py [--only NAME[,NAME]] [--with-references]
-        [--work-root work_dirs/bench_atss_fsaf]
+        [--seed N] [--work-root work_dirs/bench_atss_fsaf]
 
 Every run is the demo recipe (ResNet-18 + FPN from scratch, batch 8, AdamW 1e-3, 700
 iterations, validation every 100; configs/demo/README.md). Runs, in this order:
@@ -12,13 +12,15 @@ iterations, validation every 100; configs/demo/README.md). Runs, in this order:
   atss_sparse     configs/atss/atss_r18_fpn_shapes.py                demo ATSS + SparseATSSAssigner
   rot_atss        configs/atss/rotated_atss_r18_fpn_shapes_rot.py    rotated ATSS + SparseATSSAssigner
   rot_retinanet   configs/atss/rotated_retinanet_r18_fpn_shapes_rot.py
+  rot_retinanet_kld  configs/atss/rotated_retinanet_r18_fpn_kld_shapes_rot.py  mmrotate's KLD-stable recipe
 
 ``--with-references`` also trains the references for the side-by-side table: the two demo configs
 (mmdet's ATSS, mmrotate's rotated FCOS) and rotated ATSS with mmrotate's own assigner
 (``rot_atss_mmrotate``, configs/atss/rotated_atss_r18_fpn_shapes_rot_mmrotate.py). Each finished run is appended to
 ``<work-root>/results.jsonl`` (so a long session keeps what it has), and the last line
 printed is one JSON object: ``<name>_metric`` (final bbox mAP@0.5 on `shapes` val, DOTA
-mAP@0.5 on `shapes-rot` val), ``<name>_best`` and ``<name>_minutes``.
+mAP@0.5 on `shapes-rot` val), ``<name>_best`` and ``<name>_minutes``. ``--seed N`` replaces the
+configs' seed 0 (work dirs and records get ``_seed<N>``), to size run-to-run variance.
 Two CPU cores: about 15-30 minutes a run.
 """
 import argparse
@@ -38,6 +40,7 @@ RUNS = [
     ('atss_sparse', 'configs/atss/atss_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),
     ('rot_atss', 'configs/atss/rotated_atss_r18_fpn_shapes_rot.py', 'dota/mAP'),
     ('rot_retinanet', 'configs/atss/rotated_retinanet_r18_fpn_shapes_rot.py', 'dota/mAP'),
+    ('rot_retinanet_kld', 'configs/atss/rotated_retinanet_r18_fpn_kld_shapes_rot.py', 'dota/mAP'),
 ]
 REFERENCES = [
     ('atss_mmdet', 'configs/demo/atss_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),
@@ -50,6 +53,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--only', help='comma-separated run names')
     parser.add_argument('--with-references', action='store_true', help='also train the two demo configs')
+    parser.add_argument('--seed', type=int, help="instead of the configs' seed 0")
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_atss_fsaf'))
     args = parser.parse_args()
     from demo_accuracy import train_and_score  # the demo benchmark's runner: fresh work dir, timed
@@ -63,7 +67,9 @@ def main():
     os.makedirs(args.work_root, exist_ok=True)
     summary = {}
     for name, config, metric in runs:
-        final, best, minutes, curve = train_and_score(config, metric, osp.join(args.work_root, name))
+        if args.seed is not None:
+            name = f'{name}_seed{args.seed}'
+        final, best, minutes, curve = train_and_score(config, metric, osp.join(args.work_root, name), args.seed)
         print(f'{name:14s} {config}: final {metric} {final:.3f} (best {best:.3f}) in {minutes:.1f} min; '
               f'curve {curve}', flush=True)
         summary.update({f'{name}_metric': round(final, 4), f'{name}_best': round(best, 4),

@@ -23,12 +23,14 @@ RUNS = {
 }
 
 
-def train_and_score(config: str, metric: str, work_dir: str):
-    """Train ``config`` into a fresh ``work_dir``; return (final metric, best metric, minutes)."""
+def train_and_score(config: str, metric: str, work_dir: str, seed=None):
+    """Train ``config`` into a fresh ``work_dir`` (``seed``: instead of the config's
+    ``randomness.seed``); return (final metric, best metric, minutes, curve)."""
     from mmdet_ext.visualization import load_scalars
     shutil.rmtree(work_dir, ignore_errors=True)
     start = time.perf_counter()
-    subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir], cwd=ROOT,
+    extra = [] if seed is None else ['--cfg-options', f'randomness.seed={seed}']
+    subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir, *extra], cwd=ROOT,
                    check=True, env=dict(os.environ, PYTHONPATH=ROOT))
     minutes = (time.perf_counter() - start) / 60
     _, val = load_scalars(work_dir)
