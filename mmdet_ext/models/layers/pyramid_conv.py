@@ -43,11 +43,20 @@ class SharedLevelConv(nn.Module):
         """(N, C_in, H, W) -> (N, C_out, H', W'); deformable when ``deform`` and built so.
         ``scale`` / ``shift`` (C_out,): return scale * conv(x) + shift, folded into the weights (an
         eval-mode BN after the conv, without a pass over the output)."""
+        return self.conv_with(x, deform, *self.folded(scale, shift))
+
+    def folded(self, scale: Optional[Tensor] = None, shift: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """(weight, bias) of scale * conv + shift. Callers applying the kernel to several levels
+        fold once: on a GPU at batch 2 the per-level folding's small kernels were measurable."""
         weight, bias = self.conv.weight, self.conv.bias
         if scale is not None:
             weight, bias = weight * scale.view(-1, 1, 1, 1), bias * scale
         if shift is not None:
             bias = bias + shift
+        return weight, bias
+
+    def conv_with(self, x: Tensor, deform: bool, weight: Tensor, bias: Tensor) -> Tensor:
+        """The kernel with ``weight`` / ``bias`` (from :meth:`folded`) on ``x``."""
         stride, padding = self.conv.stride[0], self.conv.padding[0]
         if not (deform and self.deformable):
             return F.conv2d(x, weight, bias, stride, padding)
@@ -104,12 +113,13 @@ class PConvBlock(nn.Module):
         """List of L levels (N, C, H_l, W_l) -> list of the same shapes."""
         num = len(feats)
         scale, shift = folded_ibn(self.ibn)
+        same, down_wb, up_wb = self.k_same.folded(scale, shift), self.k_down.folded(scale), self.k_up.folded(scale)
         outs = []
         for lvl, x in enumerate(feats):
             deform = lvl > 0  # the output level decides: P3 regular, P4.. deformable
-            out = self.k_same(x, deform, scale, shift)  # a fresh tensor: the sums below go in place
+            out = self.k_same.conv_with(x, deform, *same)  # a fresh tensor: the sums below go in place
             if lvl > 0:
-                down = self.k_down(feats[lvl - 1], deform, scale)
+                down = self.k_down.conv_with(feats[lvl - 1], deform, *down_wb)
                 if down.shape[-2:] != out.shape[-2:]:
                     raise ValueError(f'PConv: level {lvl - 1} of size {tuple(feats[lvl - 1].shape[-2:])} '
                                      f'halves (stride 2, padding 1) to {tuple(down.shape[-2:])}, but level '
@@ -117,7 +127,7 @@ class PConvBlock(nn.Module):
                                      'ceil(H / 2) x ceil(W / 2) of the previous one')
                 out += down
             if lvl < num - 1:
-                up = self.k_up(feats[lvl + 1], deform, scale)
+                up = self.k_up.conv_with(feats[lvl + 1], deform, *up_wb)
                 out += F.interpolate(up, size=x.shape[-2:], mode='bilinear', align_corners=True)
             outs.append(out)
         return ibn_relu(self.ibn, outs)

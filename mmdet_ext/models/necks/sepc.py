@@ -92,5 +92,5 @@ class SEPC(BaseModule):
     @staticmethod
     def _head_conv(conv: SharedLevelConv, ibn: Optional[IntegratedBN], feats: List[Tensor]) -> List[Tensor]:
         """cconv / lconv on every level (deformable from level 1), then iBN and ReLU."""
-        scale, shift = folded_ibn(ibn)
-        return ibn_relu(ibn, [conv(x, lvl > 0, scale, shift) for lvl, x in enumerate(feats)])
+        weight, bias = conv.folded(*folded_ibn(ibn))
+        return ibn_relu(ibn, [conv.conv_with(x, lvl > 0, weight, bias) for lvl, x in enumerate(feats)])
