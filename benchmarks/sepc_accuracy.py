@@ -1,6 +1,6 @@
 """Train the SEPC shapes configs and their plain-FPN baselines to the demo budget; report accuracy.
 
-    .venv/bin/python benchmarks/sepc_accuracy.py [--only NAME[,NAME]] [--iters N]
+    .venv/bin/python benchmarks/sepc_accuracy.py [--only NAME[,NAME]] [--iters N] [--seed N]
         [--work-root work_dirs/bench_sepc]
 
 Every run is the demo recipe (ResNet-18 + FPN 128 channels from scratch, batch 8, AdamW 1e-3,
@@ -13,6 +13,7 @@ Every run is the demo recipe (ResNet-18 + FPN 128 channels from scratch, batch 8
   retina_sepc_lite  configs/sepc/retinanet_r18_fpn_sepc-lite_shapes.py
   retina_sepc       configs/sepc/retinanet_r18_fpn_sepc_shapes.py
   atss_baseline     configs/demo/atss_r18_fpn_shapes.py              the demo ATSS (2-conv GN towers)
+  atss_baseline_4conv  configs/sepc/atss_r18_fpn_4conv_shapes.py     the same with 4-conv GN towers
   atss_pconv ... atss_sepc                                           configs/sepc/atss_r18_fpn_*_shapes.py
   frcnn_baseline    configs/sepc/faster-rcnn_r18_fpn_shapes.py
   frcnn_pconv       configs/sepc/faster-rcnn_r18_fpn_pconv_shapes.py
@@ -38,7 +39,8 @@ VARIANTS = ['pconv', 'ibn-pconv', 'sepc-lite', 'sepc']
 RUNS = ([('retina_baseline', 'configs/sepc/retinanet_r18_fpn_shapes.py'),
          ('retina_baseline_no_gn', 'configs/sepc/retinanet_r18_fpn_no-gn_shapes.py')]
         + [(f'retina_{v.replace("-", "_")}', f'configs/sepc/retinanet_r18_fpn_{v}_shapes.py') for v in VARIANTS]
-        + [('atss_baseline', 'configs/demo/atss_r18_fpn_shapes.py')]
+        + [('atss_baseline', 'configs/demo/atss_r18_fpn_shapes.py'),
+           ('atss_baseline_4conv', 'configs/sepc/atss_r18_fpn_4conv_shapes.py')]
         + [(f'atss_{v.replace("-", "_")}', f'configs/sepc/atss_r18_fpn_{v}_shapes.py') for v in VARIANTS]
         + [('frcnn_baseline', 'configs/sepc/faster-rcnn_r18_fpn_shapes.py'),
            ('frcnn_pconv', 'configs/sepc/faster-rcnn_r18_fpn_pconv_shapes.py')])
@@ -69,6 +71,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--only', help='comma-separated run names')
     parser.add_argument('--iters', type=int, help='shorten every run to this many iterations (smoke test)')
+    parser.add_argument('--seed', type=int, help="instead of the configs' seed 0 (names get _seed<N>)")
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_sepc'))
     args = parser.parse_args()
     from demo_accuracy import train_and_score  # the demo benchmark's runner: fresh work dir, timed
@@ -81,9 +84,11 @@ def main():
         runs = [r for r in RUNS if r[0] in wanted]
     os.makedirs(args.work_root, exist_ok=True)
     summary = {}
+    if args.seed is not None:
+        runs = [(f'{name}_seed{args.seed}', config) for name, config in runs]
     for name, config in runs:
         cfg_path = shortened(config, args.iters, args.work_root) if args.iters else config
-        final, best, minutes, curve = train_and_score(cfg_path, METRIC, osp.join(args.work_root, name))
+        final, best, minutes, curve = train_and_score(cfg_path, METRIC, osp.join(args.work_root, name), args.seed)
         print(f'{name:16s} {config}: final {METRIC} {final:.3f} (best {best:.3f}) in {minutes:.1f} min; '
               f'curve {curve}', flush=True)
         summary.update({f'{name}_metric': round(final, 4), f'{name}_best': round(best, 4),
@@ -92,7 +97,7 @@ def main():
             f.write(json.dumps(dict(name=name, config=config, metric=METRIC, final=final, best=best,
                                     minutes=minutes, curve=curve, iters=args.iters or 700)) + '\n')
     for name, _ in runs:
-        base = name.split('_')[0] + '_baseline'  # retina_*, atss_*, frcnn_*
+        base = name.split('_')[0] + '_baseline' + (f'_seed{args.seed}' if args.seed is not None else '')
         if name != base and f'{base}_metric' in summary:
             summary[f'{name}_delta'] = round(summary[f'{name}_metric'] - summary[f'{base}_metric'], 4)
     print(json.dumps(summary))

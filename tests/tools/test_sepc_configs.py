@@ -13,7 +13,7 @@ SEPC_DIR = osp.join(ROOT, 'configs', 'sepc')
 VARIANTS = {'pconv': (False, False, False), 'ibn-pconv': (False, False, True),
             'sepc-lite': (False, True, True), 'sepc': (True, True, True)}
 COCO = [f'{det}_r50_fpn_{v}_1x_coco.py' for det in ('retinanet', 'atss') for v in VARIANTS]
-SHAPES = ['retinanet_r18_fpn_shapes.py', 'retinanet_r18_fpn_no-gn_shapes.py'] + [f'{det}_r18_fpn_{v}_shapes.py' for det in ('retinanet', 'atss')
+SHAPES = ['retinanet_r18_fpn_shapes.py', 'retinanet_r18_fpn_no-gn_shapes.py', 'atss_r18_fpn_4conv_shapes.py'] + [f'{det}_r18_fpn_{v}_shapes.py' for det in ('retinanet', 'atss')
                                             for v in VARIANTS]
 TWO_STAGE = ['faster-rcnn_r50_fpn_pconv_1x_coco.py', 'faster-rcnn_r18_fpn_pconv_shapes.py', 'faster-rcnn_r18_fpn_shapes.py']
 
@@ -51,6 +51,14 @@ def test_no_gn_baseline_differs_only_in_tower_norm():
     assert base['model']['bbox_head'].pop('norm_cfg')['type'] == 'GN'
     assert no_gn['model']['bbox_head'].pop('norm_cfg') is None
     assert base == no_gn
+
+
+def test_atss_4conv_baseline_differs_from_the_demo_only_in_tower_depth():
+    from mmengine.config import Config
+    demo = Config.fromfile(osp.join(ROOT, 'configs', 'demo', 'atss_r18_fpn_shapes.py')).to_dict()
+    deep = load('atss_r18_fpn_4conv_shapes.py').to_dict()
+    assert (demo['model']['bbox_head'].pop('stacked_convs'), deep['model']['bbox_head'].pop('stacked_convs')) == (2, 4)
+    assert demo == deep
 
 
 def test_faster_rcnn_plain_neck_strides():
