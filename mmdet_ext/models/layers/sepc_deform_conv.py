@@ -1,8 +1,8 @@
 """DCNv1 (deformable convolution, one deformable group, no mask) in plain PyTorch.
 
 Equal to ``mmcv.ops.deform_conv2d`` in values and gradients (tests/models/layers/test_sepc_layers.py)
-and 3.7x faster on CPU than mmcv's kernel (forward, 2 x 256 x 50 x 84, 1 thread: 79-80 ms vs
-294-301 ms; a plain 3 x 3 conv 40-46 ms). im2col with deformed positions, laid out channels-last:
+and 3.2-3.6x faster on CPU than mmcv's kernel (forward, 2 x 256 x 50 x 84, 1 thread, idle, min /
+median of 5: 83 / 96 ms vs 298 / 302 ms; torchvision's 288 / 293 ms; a plain 3 x 3 conv 41 / 47 ms). im2col with deformed positions, laid out channels-last:
 
 * sampling: every (output position, tap) is a bag of its 4 bilinear corners, gathered from the
   input's rows (N * H * W, C) and summed with the bilinear weights by one ``F.embedding_bag``
@@ -12,14 +12,15 @@ and 3.7x faster on CPU than mmcv's kernel (forward, 2 x 256 x 50 x 84, 1 thread:
   exactly, also at integer positions (zero offsets), and zero for positions outside
   (-1, H) x (-1, W) as mmcv does.
 * product: on CPU in float32, a 1 x 1 oneDNN convolution of the channels-last cols. On this
-  project's AMD EPYC machines MKL's sgemm (``bmm``) runs at about half oneDNN's rate: 2 x 2304 x
-  4200 -> 256 channels, 1 thread, 92 ms vs 40 ms; ``F.conv2d`` on the same channels-last input
+  project's AMD EPYC machines MKL's sgemm (``bmm``) runs at about half oneDNN's rate (measured in
+  the fifth session): 2 x 2304 x 4200 -> 256 channels, 1 thread, 92 ms vs 40 ms; ``F.conv2d`` on the same channels-last input
   took 97 ms (it does not pick oneDNN for a single-threaded 1 x 1 conv), hence
   ``torch.mkldnn_convolution``. Elsewhere (GPU, float64) a plain matrix product.
 
 On a GPU, :func:`deform_conv2d_torchvision` (torchvision's CUDA kernel with mmcv's gradient rule)
-is the faster one: H200, 2 x 256 x 50 x 84, forward 0.24-0.46 ms vs ours 1.5-2.2 ms
-(``benchmarks/sepc_gpu.py``); on CPU torchvision's kernel is the slow one (405 vs 131 ms).
+is the faster one: H200, 2 x 256 x 50 x 84, forward 0.40-0.47 ms vs ours 1.77-2.63 ms
+(``benchmarks/sepc_gpu.py``, default float32 math, 12 runs); on CPU torchvision's kernel is as slow
+as mmcv's (above).
 """
 from typing import Tuple
 
@@ -87,8 +88,8 @@ def deform_conv2d_torchvision(x: Tensor, offset: Tensor, weight: Tensor, stride:
 class _OneDNNPointwise(torch.autograd.Function):
     """cols (N, Ho, Wo, D) x weight (O, D) -> (N, O, Ho, Wo) (channels-last strides), the product and
     the input gradient as 1 x 1 oneDNN convolutions. Its own backward because autograd's for
-    ``mkldnn_convolution`` goes through ``_slow_conv2d_backward``: 256 ms a call at 2 x 2304 x
-    4200 -> 256, 1 thread, against 52 ms on average for this class's oneDNN products (forward and
+    ``mkldnn_convolution`` goes through ``_slow_conv2d_backward`` (profiled in the fifth session):
+    256 ms a call at 2 x 2304 x 4200 -> 256, 1 thread, against 52 ms on average for this class's oneDNN products (forward and
     input gradient) and 91 ms for the weight gradient's matrix product."""
 
     @staticmethod

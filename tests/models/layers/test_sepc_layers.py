@@ -77,8 +77,7 @@ def test_shared_level_conv_dcn_impls_agree_and_bad_name_is_named():
     """'auto' (ours on CPU), 'torch' and 'torchvision' give the same values and gradients."""
     torch.manual_seed(0)
     conv = SharedLevelConv(4, 3, 2, 1, deformable=True)
-    nn_init = torch.nn.init
-    nn_init.normal_(conv.offset_conv.weight, 0, 0.3)  # non-trivial offsets
+    torch.nn.init.normal_(conv.offset_conv.weight, 0, 0.3)  # non-trivial offsets
     x = torch.randn(2, 4, 9, 12)
     results = []
     for impl in ('auto', 'torch', 'torchvision'):
