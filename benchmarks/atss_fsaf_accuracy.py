@@ -13,6 +13,7 @@ iterations, validation every 100; configs/demo/README.md). Runs, in this order:
   rot_atss        configs/atss/rotated_atss_r18_fpn_shapes_rot.py    rotated ATSS + SparseATSSAssigner
   rot_retinanet   configs/atss/rotated_retinanet_r18_fpn_shapes_rot.py
   rot_retinanet_kld  configs/atss/rotated_retinanet_r18_fpn_kld_shapes_rot.py  mmrotate's KLD-stable recipe
+  rot_retinanet_anchor2  configs/atss/rotated_retinanet_r18_fpn_anchor2_shapes_rot.py  anchors sized for shapes-rot
 
 ``--with-references`` also trains the references for the side-by-side table: the two demo configs
 (mmdet's ATSS, mmrotate's rotated FCOS) and rotated ATSS with mmrotate's own assigner
@@ -41,6 +42,7 @@ RUNS = [
     ('rot_atss', 'configs/atss/rotated_atss_r18_fpn_shapes_rot.py', 'dota/mAP'),
     ('rot_retinanet', 'configs/atss/rotated_retinanet_r18_fpn_shapes_rot.py', 'dota/mAP'),
     ('rot_retinanet_kld', 'configs/atss/rotated_retinanet_r18_fpn_kld_shapes_rot.py', 'dota/mAP'),
+    ('rot_retinanet_anchor2', 'configs/atss/rotated_retinanet_r18_fpn_anchor2_shapes_rot.py', 'dota/mAP'),
 ]
 REFERENCES = [
     ('atss_mmdet', 'configs/demo/atss_r18_fpn_shapes.py', 'coco/bbox_mAP_50'),

@@ -15,6 +15,7 @@ Every run is the demo recipe (ResNet-18 + FPN 128 channels from scratch, batch 8
   atss_baseline     configs/demo/atss_r18_fpn_shapes.py              the demo ATSS (2-conv GN towers)
   atss_baseline_4conv  configs/sepc/atss_r18_fpn_4conv_shapes.py     the same with 4-conv GN towers
   atss_ibn_pconv_plain_4conv  ..._ibn-pconv-plain_4conv_shapes.py    ablation: iBN + PConv features into those towers
+  atss_gn_pconv     configs/sepc/atss_r18_fpn_gn-pconv_shapes.py     ablation: iBN + PConv with GroupNorm for iBN
   atss_pconv ... atss_sepc                                           configs/sepc/atss_r18_fpn_*_shapes.py
   frcnn_baseline    configs/sepc/faster-rcnn_r18_fpn_shapes.py
   frcnn_pconv       configs/sepc/faster-rcnn_r18_fpn_pconv_shapes.py
@@ -42,7 +43,8 @@ RUNS = ([('retina_baseline', 'configs/sepc/retinanet_r18_fpn_shapes.py'),
         + [(f'retina_{v.replace("-", "_")}', f'configs/sepc/retinanet_r18_fpn_{v}_shapes.py') for v in VARIANTS]
         + [('atss_baseline', 'configs/demo/atss_r18_fpn_shapes.py'),
            ('atss_baseline_4conv', 'configs/sepc/atss_r18_fpn_4conv_shapes.py'),
-           ('atss_ibn_pconv_plain_4conv', 'configs/sepc/atss_r18_fpn_ibn-pconv-plain_4conv_shapes.py')]
+           ('atss_ibn_pconv_plain_4conv', 'configs/sepc/atss_r18_fpn_ibn-pconv-plain_4conv_shapes.py'),
+           ('atss_gn_pconv', 'configs/sepc/atss_r18_fpn_gn-pconv_shapes.py')]
         + [(f'atss_{v.replace("-", "_")}', f'configs/sepc/atss_r18_fpn_{v}_shapes.py') for v in VARIANTS]
         + [('frcnn_baseline', 'configs/sepc/faster-rcnn_r18_fpn_shapes.py'),
            ('frcnn_pconv', 'configs/sepc/faster-rcnn_r18_fpn_pconv_shapes.py')])

@@ -1,7 +1,7 @@
 """The `shapes-fog` protocol of source-free adaptation (specs/shapes.md gates G0-G3).
 
     .venv/bin/python benchmarks/sfod.py [--seeds 0 1 2] [--rows mt mt_lpld] [--source-ckpt PATH]
-        [--adapt-iters N] [--work-root work_dirs/bench_sfod]
+        [--adapt-iters N] [--work-root work_dirs/bench_sfod] [--cfg-options KEY=VALUE ...]
     .venv/bin/python benchmarks/sfod.py --summary     # gates over every run recorded so far
 
 1. Source: Faster R-CNN R-18 trained on labelled source images
@@ -279,6 +279,9 @@ def main():
     parser.add_argument('--source-iters', type=int, help='override the source schedule (smoke runs)')
     parser.add_argument('--adapt-iters', type=int, help='override the adaptation schedule (smoke runs)')
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_sfod'))
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='recipe ablations: override these in every adaptation run (as in '
+                        'tools/train.py); use another --work-root so the gates do not mix recipes')
     parser.add_argument('--summary', action='store_true',
                         help='train nothing: print the summary of every run in <work-root>/results.jsonl')
     args = parser.parse_args()
@@ -316,14 +319,15 @@ def main():
     for seed in args.seeds:
         for row in args.rows:
             work_dir = osp.join(args.work_root, f'{row}_seed{seed}')
-            options = [f'load_from={ckpt}', f'randomness.seed={seed}']
+            options = [f'load_from={ckpt}', f'randomness.seed={seed}', *args.cfg_options]
             if args.adapt_iters:
                 n = args.adapt_iters
                 options += [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
                             f'default_hooks.checkpoint.interval={n}']
             ap50, minutes = train(ROWS[row], work_dir, options)
             per_seed[row][seed] = ap50
-            record(dict(row=row, seed=seed, target_ap50=ap50, minutes=round(minutes, 2)))
+            record(dict(row=row, seed=seed, target_ap50=ap50, minutes=round(minutes, 2),
+                        **({'cfg_options': args.cfg_options} if args.cfg_options else {})))
             if row == 'mt_lpld' and lpld_dir is None:
                 lpld_dir = work_dir
             # WSCoL's mechanism from WSCoL alone when it ran, else from WSCoL + LPLD.

@@ -23,6 +23,7 @@ SHAPES = [
     ('configs/atss/rotated_atss_r18_fpn_shapes_rot_mmrotate.py', 'dota/mAP'),
     ('configs/atss/rotated_retinanet_r18_fpn_shapes_rot.py', 'dota/mAP'),
     ('configs/atss/rotated_retinanet_r18_fpn_kld_shapes_rot.py', 'dota/mAP'),
+    ('configs/atss/rotated_retinanet_r18_fpn_anchor2_shapes_rot.py', 'dota/mAP'),
 ]
 FULL_SIZE = [
     ('configs/atss/atss_r50_fpn_1x_coco.py', DEMO_CFG, 'coco/bbox_mAP_50'),

@@ -81,9 +81,11 @@ def folded_ibn(ibn: Optional[IntegratedBN]) -> Tuple[Optional[Tensor], Optional[
     return ibn.folded_affine() if ibn is not None and not ibn.training else (None, None)
 
 
-def ibn_relu(ibn: Optional[IntegratedBN], outs: List[Tensor]) -> List[Tensor]:
-    """iBN (training mode; in eval it was folded by :func:`folded_ibn`) then ReLU of freshly
-    computed levels ``outs`` (in place when nothing else reads them)."""
+def ibn_relu(ibn: Optional[IntegratedBN], outs: List[Tensor], gn: Optional[nn.GroupNorm] = None) -> List[Tensor]:
+    """iBN (training mode; in eval it was folded by :func:`folded_ibn`), or ``gn`` on each level
+    alone, then ReLU of freshly computed levels ``outs`` (in place when nothing else reads them)."""
+    if gn is not None:
+        return [F.relu(gn(o), inplace=True) for o in outs]
     if ibn is not None and ibn.training:
         return [F.relu(o) for o in ibn(outs)]
     return [F.relu(o, inplace=True) for o in outs]
@@ -98,15 +100,20 @@ class PConvBlock(nn.Module):
         channels: C of every level.
         deformable: kernels are deformable at output levels >= 1 (P4..P7 for P3..P7; SEPC).
         ibn: integrated BN after the sum; ``ibn_sync`` as :class:`IntegratedBN`'s ``sync``.
+        gn_groups: GroupNorm with this many groups after the sum instead, one affine shared by the
+            levels, statistics per sample and per level (an ablation of iBN, not in the paper).
     """
 
     def __init__(self, channels: int, deformable: bool = False, ibn: bool = False,
-                 ibn_sync: Union[bool, str] = 'auto', dcn_impl: str = 'auto'):
+                 ibn_sync: Union[bool, str] = 'auto', dcn_impl: str = 'auto', gn_groups: Optional[int] = None):
         super().__init__()
+        if ibn and gn_groups:
+            raise ValueError(f'PConvBlock: ibn=True and gn_groups={gn_groups}: choose one normalisation')
         self.k_same = SharedLevelConv(channels, channels, 1, 1, deformable, dcn_impl)
         self.k_down = SharedLevelConv(channels, channels, 2, 1, deformable, dcn_impl)
         self.k_up = SharedLevelConv(channels, channels, 1, 1, deformable, dcn_impl)
         self.ibn: Optional[IntegratedBN] = IntegratedBN(channels, sync=ibn_sync) if ibn else None
+        self.gn: Optional[nn.GroupNorm] = nn.GroupNorm(gn_groups, channels) if gn_groups else None
 
     def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:
         """List of L levels (N, C, H_l, W_l) -> list of the same shapes."""
@@ -129,4 +136,4 @@ class PConvBlock(nn.Module):
                 up = self.k_up.conv_with(feats[lvl + 1], deform, *up_wb)
                 out += F.interpolate(up, size=x.shape[-2:], mode='bilinear', align_corners=True)
             outs.append(out)
-        return ibn_relu(self.ibn, outs)
+        return ibn_relu(self.ibn, outs, self.gn)

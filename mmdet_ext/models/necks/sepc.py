@@ -40,6 +40,8 @@ class SEPC(BaseModule):
             two-stage detectors (RPN + RoI heads): levels and strides are the input's.
         legacy_padding: cconv / lconv with padding 0 as in the original code (every level
             shrinks by 2 px per axis, features shift against the anchors; jshilong/SEPC#13).
+        gn_groups: GroupNorm (this many groups) per level in place of iBN, everywhere iBN would be
+            (with ``ibn=False``): an ablation separating iBN's pooled statistics from the rest.
         dcn_impl: the DCNv1 kernel, see :class:`SharedLevelConv`: ``'auto'`` (torchvision's on GPU,
             our pure-PyTorch one on CPU), ``'torch'``, ``'torchvision'`` or ``'mmcv'``; all equal
             to mmcv's in values and gradients.
@@ -51,8 +53,10 @@ class SEPC(BaseModule):
     def __init__(self, in_channels: int = 256, num_levels: int = 5, num_blocks: int = 4,
                  pconv_deform: bool = False, extra_deform: bool = False, ibn: bool = False,
                  ibn_sync: Union[bool, str] = 'auto', plain: bool = False, legacy_padding: bool = False,
-                 dcn_impl: str = 'auto', init_cfg=None):
+                 dcn_impl: str = 'auto', gn_groups: Optional[int] = None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        if ibn and gn_groups:
+            raise ValueError(f'SEPC: ibn=True and gn_groups={gn_groups}: choose one normalisation')
         if num_levels < 1 or num_blocks < 0:
             raise ValueError(f'SEPC: num_levels >= 1 and num_blocks >= 0 expected, received {num_levels}, '
                              f'{num_blocks}')
@@ -60,13 +64,15 @@ class SEPC(BaseModule):
         self.num_levels = num_levels
         self.plain = plain
         self.pconvs = nn.ModuleList(
-            PConvBlock(in_channels, pconv_deform, ibn, ibn_sync, dcn_impl) for _ in range(num_blocks))
+            PConvBlock(in_channels, pconv_deform, ibn, ibn_sync, dcn_impl, gn_groups) for _ in range(num_blocks))
         if not plain:
             pad = 0 if legacy_padding else 1
             self.cconv = SharedLevelConv(in_channels, in_channels, 1, pad, extra_deform, dcn_impl)
             self.lconv = SharedLevelConv(in_channels, in_channels, 1, pad, extra_deform, dcn_impl)
             self.cbn = IntegratedBN(in_channels, sync=ibn_sync) if ibn else None
             self.lbn = IntegratedBN(in_channels, sync=ibn_sync) if ibn else None
+            self.cgn = nn.GroupNorm(gn_groups, in_channels) if gn_groups else None
+            self.lgn = nn.GroupNorm(gn_groups, in_channels) if gn_groups else None
 
     def init_weights(self):
         """Weights are set at construction (N(0, 0.01), zero bias / offsets): nothing to redo."""
@@ -87,10 +93,12 @@ class SEPC(BaseModule):
             feats = block(feats)
         if self.plain:
             return tuple(feats)
-        return tuple(zip(self._head_conv(self.cconv, self.cbn, feats), self._head_conv(self.lconv, self.lbn, feats)))
+        return tuple(zip(self._head_conv(self.cconv, self.cbn, self.cgn, feats),
+                         self._head_conv(self.lconv, self.lbn, self.lgn, feats)))
 
     @staticmethod
-    def _head_conv(conv: SharedLevelConv, ibn: Optional[IntegratedBN], feats: List[Tensor]) -> List[Tensor]:
-        """cconv / lconv on every level (deformable from level 1), then iBN and ReLU."""
+    def _head_conv(conv: SharedLevelConv, ibn: Optional[IntegratedBN], gn: Optional[nn.GroupNorm],
+                   feats: List[Tensor]) -> List[Tensor]:
+        """cconv / lconv on every level (deformable from level 1), then iBN (or GN) and ReLU."""
         weight, bias = conv.folded(*folded_ibn(ibn))
-        return ibn_relu(ibn, [conv.conv_with(x, lvl > 0, weight, bias) for lvl, x in enumerate(feats)])
+        return ibn_relu(ibn, [conv.conv_with(x, lvl > 0, weight, bias) for lvl, x in enumerate(feats)], gn)

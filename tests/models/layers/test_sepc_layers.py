@@ -248,3 +248,36 @@ def test_pconv_mixes_only_neighbouring_levels():  # property 6
 def test_pconv_size_mismatch_names_sizes():
     with pytest.raises(ValueError, match=r'halves .* to \(4, 4\), but level 1 is \(5, 5\)'):
         PConvBlock(2)([torch.randn(1, 2, 8, 8), torch.randn(1, 2, 5, 5)])
+
+
+
+def _pconv_sums(block, feats):
+    """The spec's PConv sum K_same(x_l) + K_down(x_{l-1}) + Up(K_up(x_{l+1})), before any norm."""
+    outs = []
+    for lvl, x in enumerate(feats):
+        out = block.k_same(x)
+        if lvl > 0:
+            out = out + block.k_down(feats[lvl - 1])
+        if lvl < len(feats) - 1:
+            out = out + F.interpolate(block.k_up(feats[lvl + 1]), size=x.shape[-2:], mode='bilinear',
+                                      align_corners=True)
+        outs.append(out)
+    return outs
+
+
+def test_pconv_gn_normalises_each_level_alone():
+    """gn_groups: GroupNorm on each level's sum by itself (one affine for all levels), then ReLU."""
+    torch.manual_seed(0)
+    block = PConvBlock(8, gn_groups=4)
+    with torch.no_grad():
+        block.gn.weight.normal_(), block.gn.bias.normal_()
+        for k in (block.k_same, block.k_down, block.k_up):
+            k.conv.bias.normal_()
+    feats = pyramid()
+    with torch.no_grad():
+        expected = [F.relu(F.group_norm(s, 4, block.gn.weight, block.gn.bias)) for s in _pconv_sums(block, feats)]
+        outs = block(feats)
+    for out, ref in zip(outs, expected):
+        torch.testing.assert_close(out, ref)
+    with pytest.raises(ValueError, match='gn_groups=4: choose one'):
+        PConvBlock(8, ibn=True, gn_groups=4)

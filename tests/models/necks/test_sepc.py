@@ -134,3 +134,14 @@ def test_mmcv_and_torch_dcn_give_the_same_neck():
 def test_registered():
     from mmdet.registry import MODELS
     assert MODELS.get('SEPC') is SEPC
+
+
+def test_gn_switch_replaces_every_ibn():
+    """gn_groups: GroupNorm where iBN would be (every PConv block, cconv, lconv), no iBN left."""
+    sepc = SEPC(8, gn_groups=4, extra_deform=True)
+    kinds = [type(m).__name__ for m in sepc.modules()]
+    assert kinds.count('GroupNorm') == 4 + 2 and 'IntegratedBN' not in kinds
+    outs = sepc(pyramid())
+    assert all(c.shape == x.shape and r.shape == x.shape for (c, r), x in zip(outs, pyramid()))
+    with pytest.raises(ValueError, match='choose one normalisation'):
+        SEPC(8, ibn=True, gn_groups=4)
