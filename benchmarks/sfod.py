@@ -376,7 +376,7 @@ def summarize(src_on_src, src_on_tgt, per_seed, mechanism=None, wscol_mech=None,
 def summary_from_results(results_path: str) -> dict:
     """The summary over every run recorded in ``results.jsonl`` (the latest record of each row and
     seed), so a protocol run in pieces (one seed a session) still gets its gates."""
-    source, per_seed, found = None, {}, {}
+    source, per_seed, found, recipes = None, {}, {}, {}
     with open(results_path) as f:
         for line in f:
             rec = json.loads(line)
@@ -384,12 +384,17 @@ def summary_from_results(results_path: str) -> dict:
                 source = rec
             elif rec['row'] in ROWS:
                 per_seed.setdefault(rec['row'], {})[rec['seed']] = rec['target_ap50']
+                recipes.setdefault(tuple(rec.get('cfg_options', ())), []).append(f"{rec['row']} seed {rec['seed']}")
             elif rec['row'] == 'nsa_internal_mse':  # one entry per seed, seeds over several runs
                 found.setdefault(rec['row'], {}).update({k: v for k, v in rec.items() if k != 'row'})
             elif rec['row'] in ('lpld_mechanism', 'wscol_mechanism'):
                 found[rec['row']] = {k: v for k, v in rec.items() if k != 'row'}
     if source is None:
         raise RuntimeError(f'{results_path} has no source row: run the protocol first')
+    if len(recipes) > 1:  # gates compare rows: all of them must have run the same recipe
+        raise ValueError(f'{results_path} mixes recipes (--cfg-options): '
+                         + '; '.join(f'{list(k) or "none"}: {v[:3]}' for k, v in recipes.items())
+                         + ' -- keep each recipe in its own --work-root')
     nsa_mse = {int(k): v for k, v in found.get('nsa_internal_mse', {}).items()}
     return summarize(source['src_on_src'], source['src_on_tgt'], per_seed, found.get('lpld_mechanism'),
                      found.get('wscol_mechanism'), nsa_mse)

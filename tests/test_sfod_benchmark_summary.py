@@ -2,6 +2,8 @@
 import json
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 sys.path.insert(0, ROOT + '/benchmarks')
@@ -42,3 +44,16 @@ def test_failing_gates(tmp_path):
                     dict(row='mt', seed=0, target_ap50=50.5), dict(row='mt_lpld', seed=0, target_ap50=51.0)])
     gates = sfod.summary_from_results(str(results))['gates']
     assert gates == dict(G0=False, G1=False, G2_lpld=False)
+
+
+def test_mixed_recipes_are_refused(tmp_path):
+    """Runs made with --cfg-options (a recipe ablation) never enter the same gates as default runs."""
+    results = tmp_path / 'results.jsonl'
+    write(results, [dict(row='source', ckpt='x.pth', src_on_src=97.0, src_on_tgt=40.0),
+                    dict(row='mt', seed=0, target_ap50=50.0),
+                    dict(row='mt_lpld', seed=0, target_ap50=52.0, cfg_options=['optim_wrapper.optimizer.lr=0.008'])])
+    with pytest.raises(ValueError, match=r"mixes recipes .*lr=0.008.*mt_lpld seed 0"):
+        sfod.summary_from_results(str(results))
+    write(results, [dict(row='source', ckpt='x.pth', src_on_src=97.0, src_on_tgt=40.0),
+                    *(dict(row=r, seed=0, target_ap50=ap, cfg_options=['a=1']) for r, ap in (('mt', 50.0), ('mt_lpld', 52.0)))])
+    assert sfod.summary_from_results(str(results))['gates']['G2_lpld'] is True
