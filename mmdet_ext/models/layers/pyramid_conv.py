@@ -81,7 +81,7 @@ def folded_ibn(ibn: Optional[IntegratedBN]) -> Tuple[Optional[Tensor], Optional[
     return ibn.folded_affine() if ibn is not None and not ibn.training else (None, None)
 
 
-def ibn_relu(ibn: Optional[IntegratedBN], outs: List[Tensor], gn: Optional[nn.GroupNorm] = None) -> List[Tensor]:
+def norm_relu(ibn: Optional[IntegratedBN], outs: List[Tensor], gn: Optional[nn.GroupNorm] = None) -> List[Tensor]:
     """iBN (training mode; in eval it was folded by :func:`folded_ibn`), or ``gn`` on each level
     alone, then ReLU of freshly computed levels ``outs`` (in place when nothing else reads them)."""
     if gn is not None:
@@ -136,4 +136,4 @@ class PConvBlock(nn.Module):
                 up = self.k_up.conv_with(feats[lvl + 1], deform, *up_wb)
                 out += F.interpolate(up, size=x.shape[-2:], mode='bilinear', align_corners=True)
             outs.append(out)
-        return ibn_relu(self.ibn, outs, self.gn)
+        return norm_relu(self.ibn, outs, self.gn)

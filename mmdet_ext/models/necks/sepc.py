@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from mmdet_ext.registry import register
 from ..layers.integrated_bn import IntegratedBN
-from ..layers.pyramid_conv import PConvBlock, SharedLevelConv, folded_ibn, ibn_relu
+from ..layers.pyramid_conv import PConvBlock, SharedLevelConv, folded_ibn, norm_relu
 
 
 @register('MODELS')
@@ -101,4 +101,4 @@ class SEPC(BaseModule):
                    feats: List[Tensor]) -> List[Tensor]:
         """cconv / lconv on every level (deformable from level 1), then iBN (or GN) and ReLU."""
         weight, bias = conv.folded(*folded_ibn(ibn))
-        return ibn_relu(ibn, [conv.conv_with(x, lvl > 0, weight, bias) for lvl, x in enumerate(feats)], gn)
+        return norm_relu(ibn, [conv.conv_with(x, lvl > 0, weight, bias) for lvl, x in enumerate(feats)], gn)
