@@ -13,9 +13,9 @@ SEPC_DIR = osp.join(ROOT, 'configs', 'sepc')
 VARIANTS = {'pconv': (False, False, False), 'ibn-pconv': (False, False, True),
             'sepc-lite': (False, True, True), 'sepc': (True, True, True)}
 COCO = [f'{det}_r50_fpn_{v}_1x_coco.py' for det in ('retinanet', 'atss') for v in VARIANTS]
-SHAPES = ['retinanet_r18_fpn_shapes.py', 'retinanet_r18_fpn_no-gn_shapes.py', 'atss_r18_fpn_4conv_shapes.py',
-          'atss_r18_fpn_ibn-pconv-plain_4conv_shapes.py', 'atss_r18_fpn_gn-pconv_shapes.py'] + [f'{det}_r18_fpn_{v}_shapes.py' for det in ('retinanet', 'atss')
-                                            for v in VARIANTS]
+SHAPES = (['retinanet_r18_fpn_shapes.py', 'retinanet_r18_fpn_no-gn_shapes.py', 'atss_r18_fpn_4conv_shapes.py',
+           'atss_r18_fpn_ibn-pconv-plain_4conv_shapes.py', 'atss_r18_fpn_gn-pconv_shapes.py']
+          + [f'{det}_r18_fpn_{v}_shapes.py' for det in ('retinanet', 'atss') for v in VARIANTS])
 TWO_STAGE = ['faster-rcnn_r50_fpn_pconv_1x_coco.py', 'faster-rcnn_r18_fpn_pconv_shapes.py', 'faster-rcnn_r18_fpn_shapes.py']
 
 

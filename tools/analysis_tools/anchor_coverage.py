@@ -4,7 +4,7 @@
         [--cfg-options model.bbox_head.anchor_generator.octave_base_scale=2 ...]
 
 For the first ``--num-images`` images of the config's training set (through its training
-pipeline, so box conversions such as qbox -> rbox apply), the anchors of
+pipeline, so box conversions such as qbox -> rbox apply; its random transforms seeded with 0), the anchors of
 ``model.bbox_head.anchor_generator`` on the padded image are scored against each object with
 the assigner's IoU calculator (``model.train_cfg.assigner.iou_calculator``; horizontal or
 rotated). Printed: the mean best IoU of an object, the fraction of objects whose best anchor
@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import DATASETS, TASK_UTILS, init_default_scope  # noqa: E402
+from mmengine.runner import set_random_seed  # noqa: E402
 
 import mmdet_ext  # noqa: E402,F401  (registers components)
 
@@ -62,6 +63,7 @@ def main(argv=None):
     divisor = cfg.model.get('data_preprocessor', {}).get('pad_size_divisor', 1)
 
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    set_random_seed(0)  # the training pipeline's random flips move rotated boxes: same figures every run
     best, num_pos, cache = [], [], {}
     for i in range(min(args.num_images, len(dataset))):
         sample = dataset[i]['data_samples']
@@ -77,8 +79,7 @@ def main(argv=None):
         overlaps = iou_calculator(gt, cache[(h, w)])  # (G, A)
         best.append(overlaps.max(dim=1).values)
         num_pos.append((overlaps >= pos_iou_thr).sum(dim=1))
-    result = coverage(torch.cat(best) if best else torch.zeros(0), torch.cat(num_pos) if num_pos else torch.zeros(0),
-                      pos_iou_thr)
+    result = coverage(torch.cat(best or [torch.zeros(0)]), torch.cat(num_pos or [torch.zeros(0)]), pos_iou_thr)
     print(f"{result['objects']} objects: mean best IoU {result['mean_best_iou']:.3f}; best anchor >= "
           f"{pos_iou_thr} for {100 * result['frac_best_ge_pos_thr']:.1f} %, >= 0.4 for "
           f"{100 * result['frac_best_ge_0_4']:.1f} %; {result['positives_per_object']:.2f} anchors >= "

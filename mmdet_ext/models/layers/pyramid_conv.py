@@ -73,27 +73,44 @@ class SharedLevelConv(nn.Module):
         return out.add_(bias.view(1, -1, 1, 1))
 
 
-def folded_ibn(ibn: Optional[IntegratedBN]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+LevelNorm = Union[IntegratedBN, nn.GroupNorm]
+
+
+def build_level_norm(channels: int, ibn: bool = False, ibn_sync: Union[bool, str] = 'auto',
+                     gn_groups: Optional[int] = None) -> Optional[LevelNorm]:
+    """The normalisation after a level-shared conv: iBN (statistics pooled over all levels, the
+    paper's), GroupNorm(``gn_groups``) on each level alone (an ablation, not in the paper), or none."""
+    if ibn and gn_groups:
+        raise ValueError(f'SEPC / PConvBlock: ibn=True and gn_groups={gn_groups}: choose one normalisation')
+    if ibn:
+        return IntegratedBN(channels, sync=ibn_sync)
+    return nn.GroupNorm(gn_groups, channels) if gn_groups else None
+
+
+def folded_ibn(norm: Optional[LevelNorm]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
     """(scale, shift) to fold an eval-mode iBN into the kernels before it (pass them to
-    :meth:`SharedLevelConv.folded`); (None, None) without iBN or in training (batch statistics).
+    :meth:`SharedLevelConv.folded`); (None, None) for anything else (no norm, iBN in training with
+    batch statistics, GroupNorm's per-sample statistics).
     Why fold: at P3 of 800 x 1333 (2 x 256 x 100 x 167) a BN pass with a fresh output measured
-    15.8 ms on CPU, an out-of-place ReLU 14.7 ms, an in-place ReLU 1.0 ms."""
-    return ibn.folded_affine() if ibn is not None and not ibn.training else (None, None)
+    15.8 ms on CPU, an out-of-place ReLU 14.7 ms, an in-place ReLU 1.0 ms (fifth session)."""
+    return norm.folded_affine() if isinstance(norm, IntegratedBN) and not norm.training else (None, None)
 
 
-def norm_relu(ibn: Optional[IntegratedBN], outs: List[Tensor], gn: Optional[nn.GroupNorm] = None) -> List[Tensor]:
-    """iBN (training mode; in eval it was folded by :func:`folded_ibn`), or ``gn`` on each level
-    alone, then ReLU of freshly computed levels ``outs`` (in place when nothing else reads them)."""
-    if gn is not None:
-        return [F.relu(gn(o), inplace=True) for o in outs]
-    if ibn is not None and ibn.training:
-        return [F.relu(o) for o in ibn(outs)]
+def norm_relu(norm: Optional[LevelNorm], outs: List[Tensor]) -> List[Tensor]:
+    """``norm`` (iBN in training over all levels at once; in eval it was folded by
+    :func:`folded_ibn`; GroupNorm level by level), then ReLU of freshly computed levels ``outs``
+    (in place when nothing else reads them)."""
+    if isinstance(norm, IntegratedBN):
+        if norm.training:
+            return [F.relu(o) for o in norm(outs)]
+    elif norm is not None:
+        outs = [norm(o) for o in outs]
     return [F.relu(o, inplace=True) for o in outs]
 
 
 class PConvBlock(nn.Module):
     """One pyramid convolution: out_l = K_same(x_l) + K_down(x_{l-1}) + Up(K_up(x_{l+1})), then
-    iBN (optional) and ReLU. K_down has stride 2 (ceil(H / 2), mmdet's pyramid sizes); K_up is
+    a normalisation (optional) and ReLU. K_down has stride 2 (ceil(H / 2), mmdet's pyramid sizes); K_up is
     convolved on the coarser level and then resized bilinearly (align_corners=True).
 
     Args:
@@ -102,23 +119,21 @@ class PConvBlock(nn.Module):
         ibn: integrated BN after the sum; ``ibn_sync`` as :class:`IntegratedBN`'s ``sync``.
         gn_groups: GroupNorm with this many groups after the sum instead, one affine shared by the
             levels, statistics per sample and per level (an ablation of iBN, not in the paper).
+            Either one is the block's ``norm`` (:func:`build_level_norm`).
     """
 
     def __init__(self, channels: int, deformable: bool = False, ibn: bool = False,
                  ibn_sync: Union[bool, str] = 'auto', dcn_impl: str = 'auto', gn_groups: Optional[int] = None):
         super().__init__()
-        if ibn and gn_groups:
-            raise ValueError(f'PConvBlock: ibn=True and gn_groups={gn_groups}: choose one normalisation')
         self.k_same = SharedLevelConv(channels, channels, 1, 1, deformable, dcn_impl)
         self.k_down = SharedLevelConv(channels, channels, 2, 1, deformable, dcn_impl)
         self.k_up = SharedLevelConv(channels, channels, 1, 1, deformable, dcn_impl)
-        self.ibn: Optional[IntegratedBN] = IntegratedBN(channels, sync=ibn_sync) if ibn else None
-        self.gn: Optional[nn.GroupNorm] = nn.GroupNorm(gn_groups, channels) if gn_groups else None
+        self.norm = build_level_norm(channels, ibn, ibn_sync, gn_groups)
 
     def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:
         """List of L levels (N, C, H_l, W_l) -> list of the same shapes."""
         num = len(feats)
-        scale, shift = folded_ibn(self.ibn)
+        scale, shift = folded_ibn(self.norm)
         same, down_wb, up_wb = self.k_same.folded(scale, shift), self.k_down.folded(scale), self.k_up.folded(scale)
         outs = []
         for lvl, x in enumerate(feats):
@@ -136,4 +151,4 @@ class PConvBlock(nn.Module):
                 up = self.k_up.conv_with(feats[lvl + 1], deform, *up_wb)
                 out += F.interpolate(up, size=x.shape[-2:], mode='bilinear', align_corners=True)
             outs.append(out)
-        return norm_relu(self.ibn, outs, self.gn)
+        return norm_relu(self.norm, outs)

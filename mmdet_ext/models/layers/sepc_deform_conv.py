@@ -2,7 +2,7 @@
 
 Equal to ``mmcv.ops.deform_conv2d`` in values and gradients (tests/models/layers/test_sepc_layers.py)
 and 3.2-3.6x faster on CPU than mmcv's kernel (forward, 2 x 256 x 50 x 84, 1 thread, idle, min /
-median of 5: 83 / 96 ms vs 298 / 302 ms; torchvision's 288 / 293 ms; a plain 3 x 3 conv 41 / 47 ms). im2col with deformed positions, laid out channels-last:
+median of 5, sixth session: 83 / 96 ms vs 298 / 302 ms; torchvision's 288 / 293 ms; a plain 3 x 3 conv 41 / 47 ms). im2col with deformed positions, laid out channels-last:
 
 * sampling: every (output position, tap) is a bag of its 4 bilinear corners, gathered from the
   input's rows (N * H * W, C) and summed with the bilinear weights by one ``F.embedding_bag``
@@ -19,7 +19,7 @@ median of 5: 83 / 96 ms vs 298 / 302 ms; torchvision's 288 / 293 ms; a plain 3 x
 
 On a GPU, :func:`deform_conv2d_torchvision` (torchvision's CUDA kernel with mmcv's gradient rule)
 is the faster one: H200, 2 x 256 x 50 x 84, forward 0.40-0.47 ms vs ours 1.77-2.63 ms
-(``benchmarks/sepc_gpu.py``, default float32 math, 12 runs); on CPU torchvision's kernel is as slow
+(``benchmarks/sepc_gpu.py``, default float32 math, 12 runs, sixth session); on CPU torchvision's kernel is as slow
 as mmcv's (above).
 """
 from typing import Tuple

@@ -17,15 +17,14 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmdet_ext.registry import register
-from ..layers.integrated_bn import IntegratedBN
-from ..layers.pyramid_conv import PConvBlock, SharedLevelConv, folded_ibn, norm_relu
+from ..layers.pyramid_conv import LevelNorm, PConvBlock, SharedLevelConv, build_level_norm, folded_ibn, norm_relu
 
 
 @register('MODELS')
 class SEPC(BaseModule):
     """Stacked PConv blocks shared by classification and regression, then ``cconv`` / ``lconv``
     (one 3x3 weight set each over all levels, deformable at levels >= 1 with ``extra_deform``),
-    each followed by its own iBN (with ``ibn``) and ReLU.
+    each followed by its own iBN (with ``ibn``; or GroupNorm with ``gn_groups``) and ReLU.
 
     Args:
         in_channels: channels C of every input level (FPN's ``out_channels``).
@@ -55,8 +54,6 @@ class SEPC(BaseModule):
                  ibn_sync: Union[bool, str] = 'auto', plain: bool = False, legacy_padding: bool = False,
                  dcn_impl: str = 'auto', gn_groups: Optional[int] = None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if ibn and gn_groups:
-            raise ValueError(f'SEPC: ibn=True and gn_groups={gn_groups}: choose one normalisation')
         if num_levels < 1 or num_blocks < 0:
             raise ValueError(f'SEPC: num_levels >= 1 and num_blocks >= 0 expected, received {num_levels}, '
                              f'{num_blocks}')
@@ -69,10 +66,8 @@ class SEPC(BaseModule):
             pad = 0 if legacy_padding else 1
             self.cconv = SharedLevelConv(in_channels, in_channels, 1, pad, extra_deform, dcn_impl)
             self.lconv = SharedLevelConv(in_channels, in_channels, 1, pad, extra_deform, dcn_impl)
-            self.cbn = IntegratedBN(in_channels, sync=ibn_sync) if ibn else None
-            self.lbn = IntegratedBN(in_channels, sync=ibn_sync) if ibn else None
-            self.cgn = nn.GroupNorm(gn_groups, in_channels) if gn_groups else None
-            self.lgn = nn.GroupNorm(gn_groups, in_channels) if gn_groups else None
+            self.cnorm = build_level_norm(in_channels, ibn, ibn_sync, gn_groups)
+            self.lnorm = build_level_norm(in_channels, ibn, ibn_sync, gn_groups)
 
     def init_weights(self):
         """Weights are set at construction (N(0, 0.01), zero bias / offsets): nothing to redo."""
@@ -93,12 +88,10 @@ class SEPC(BaseModule):
             feats = block(feats)
         if self.plain:
             return tuple(feats)
-        return tuple(zip(self._head_conv(self.cconv, self.cbn, self.cgn, feats),
-                         self._head_conv(self.lconv, self.lbn, self.lgn, feats)))
+        return tuple(zip(self._head_conv(self.cconv, self.cnorm, feats), self._head_conv(self.lconv, self.lnorm, feats)))
 
     @staticmethod
-    def _head_conv(conv: SharedLevelConv, ibn: Optional[IntegratedBN], gn: Optional[nn.GroupNorm],
-                   feats: List[Tensor]) -> List[Tensor]:
-        """cconv / lconv on every level (deformable from level 1), then iBN (or GN) and ReLU."""
-        weight, bias = conv.folded(*folded_ibn(ibn))
-        return norm_relu(ibn, [conv.conv_with(x, lvl > 0, weight, bias) for lvl, x in enumerate(feats)], gn)
+    def _head_conv(conv: SharedLevelConv, norm: Optional[LevelNorm], feats: List[Tensor]) -> List[Tensor]:
+        """cconv / lconv on every level (deformable from level 1), then the norm and ReLU."""
+        weight, bias = conv.folded(*folded_ibn(norm))
+        return norm_relu(norm, [conv.conv_with(x, lvl > 0, weight, bias) for lvl, x in enumerate(feats)])

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmdet_ext.models.layers.integrated_bn import IntegratedBN, concat_levels
 from mmdet_ext.models.layers.pyramid_conv import PConvBlock, SharedLevelConv
 from mmdet_ext.models.layers.sepc_deform_conv import deform_conv2d_torch, deform_conv2d_torchvision
+from tests.models.pconv_reference import pconv_sums
 
 SIZES = [(25, 42), (13, 21), (7, 11), (4, 6), (2, 3)]
 
@@ -250,32 +251,17 @@ def test_pconv_size_mismatch_names_sizes():
         PConvBlock(2)([torch.randn(1, 2, 8, 8), torch.randn(1, 2, 5, 5)])
 
 
-
-def _pconv_sums(block, feats):
-    """The spec's PConv sum K_same(x_l) + K_down(x_{l-1}) + Up(K_up(x_{l+1})), before any norm."""
-    outs = []
-    for lvl, x in enumerate(feats):
-        out = block.k_same(x)
-        if lvl > 0:
-            out = out + block.k_down(feats[lvl - 1])
-        if lvl < len(feats) - 1:
-            out = out + F.interpolate(block.k_up(feats[lvl + 1]), size=x.shape[-2:], mode='bilinear',
-                                      align_corners=True)
-        outs.append(out)
-    return outs
-
-
 def test_pconv_gn_normalises_each_level_alone():
     """gn_groups: GroupNorm on each level's sum by itself (one affine for all levels), then ReLU."""
     torch.manual_seed(0)
     block = PConvBlock(8, gn_groups=4)
     with torch.no_grad():
-        block.gn.weight.normal_(), block.gn.bias.normal_()
+        block.norm.weight.normal_(), block.norm.bias.normal_()
         for k in (block.k_same, block.k_down, block.k_up):
             k.conv.bias.normal_()
     feats = pyramid()
     with torch.no_grad():
-        expected = [F.relu(F.group_norm(s, 4, block.gn.weight, block.gn.bias)) for s in _pconv_sums(block, feats)]
+        expected = [F.relu(F.group_norm(s, 4, block.norm.weight, block.norm.bias)) for s in pconv_sums(block, feats)]
         outs = block(feats)
     for out, ref in zip(outs, expected):
         torch.testing.assert_close(out, ref)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from mmdet_ext.models.necks import SEPC
+from tests.models.pconv_reference import pconv_sums
 
 SIZES = [(25, 42), (13, 21), (7, 11), (4, 6), (2, 3)]
 VARIANTS = {'pconv': dict(), 'ibn_pconv': dict(ibn=True), 'sepc_lite': dict(ibn=True, extra_deform=True),
@@ -51,18 +52,9 @@ def _unfolded_eval(sepc, feats):
                 for x in xs]
 
     for block in sepc.pconvs:
-        outs = []
-        for lvl, x in enumerate(feats):
-            out = block.k_same(x, lvl > 0)
-            if lvl > 0:
-                out = out + block.k_down(feats[lvl - 1], lvl > 0)
-            if lvl < len(feats) - 1:
-                up = block.k_up(feats[lvl + 1], lvl > 0)
-                out = out + F.interpolate(up, size=x.shape[-2:], mode='bilinear', align_corners=True)
-            outs.append(out)
-        feats = [F.relu(o) for o in bn(block.ibn, outs)]
-    cls = bn(sepc.cbn, [sepc.cconv(x, lvl > 0) for lvl, x in enumerate(feats)])
-    reg = bn(sepc.lbn, [sepc.lconv(x, lvl > 0) for lvl, x in enumerate(feats)])
+        feats = [F.relu(o) for o in bn(block.norm, pconv_sums(block, feats))]
+    cls = bn(sepc.cnorm, [sepc.cconv(x, lvl > 0) for lvl, x in enumerate(feats)])
+    reg = bn(sepc.lnorm, [sepc.lconv(x, lvl > 0) for lvl, x in enumerate(feats)])
     return [(F.relu(c), F.relu(r)) for c, r in zip(cls, reg)]
 
 
@@ -143,5 +135,5 @@ def test_gn_switch_replaces_every_ibn():
     assert kinds.count('GroupNorm') == 4 + 2 and 'IntegratedBN' not in kinds
     outs = sepc(pyramid())
     assert all(c.shape == x.shape and r.shape == x.shape for (c, r), x in zip(outs, pyramid()))
-    with pytest.raises(ValueError, match='choose one normalisation'):
+    with pytest.raises(ValueError, match='ibn=True and gn_groups=4: choose one normalisation'):
         SEPC(8, ibn=True, gn_groups=4)
