@@ -84,7 +84,8 @@ def on_embedded_data(config, data_config, out_file, img_scale=None):
                 if step.type == 'Resize':
                     step.scale = img_scale
     cfg.model.backbone.init_cfg = None
-    cfg.model.bbox_head.num_classes = 3
+    head = cfg.model.roi_head.bbox_head if 'roi_head' in cfg.model else cfg.model.bbox_head
+    head.num_classes = 3
     cfg.work_dir = None
     cfg.dump(str(out_file))
 

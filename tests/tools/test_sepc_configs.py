@@ -1,5 +1,6 @@
 """configs/sepc: every config loads and builds, one loss step on a random batch; the COCO recipe as
-the spec states it; end to end (slow): SEPC on RetinaNet shapes and Faster R-CNN + PConv shapes."""
+the spec states it; end to end (slow): every `shapes` config trains a few iterations and evaluates,
+every COCO config one iteration on the embedded data, then evaluates."""
 import glob
 import os.path as osp
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tests.conftest import ROOT, TINY, run_tool
+from tests.conftest import DEMO_CFG, ONE_ITER, ROOT, TINY, on_embedded_data, run_tool
 
 SEPC_DIR = osp.join(ROOT, 'configs', 'sepc')
 VARIANTS = {'pconv': (False, False, False), 'ibn-pconv': (False, False, True),
@@ -104,13 +105,32 @@ def test_builds_and_one_loss_step(name):
     total.backward()
 
 
+def _score_thr_zero(name):
+    """The barely trained model still outputs boxes for the metric to score."""
+    return 'model.test_cfg.rcnn.score_thr=0.0' if 'rcnn' in name else 'model.test_cfg.score_thr=0.0'
+
+
+def _assert_trained_and_evaluated(work_dir, iters):
+    log = open(glob.glob(osp.join(work_dir, '*', '*.log'))[0]).read()
+    assert f'Iter(train) [{iters}/{iters}]' in log and 'coco/bbox_mAP' in log
+    assert osp.exists(osp.join(work_dir, f'iter_{iters}.pth'))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('name', ['retinanet_r18_fpn_sepc_shapes.py', 'faster-rcnn_r18_fpn_pconv_shapes.py'])
+@pytest.mark.parametrize('name', [n for n in SHAPES + TWO_STAGE if 'coco' not in n])
 def test_shapes_config_trains_and_evaluates(name, tmp_path):
-    # score_thr 0: the barely trained model still outputs boxes for the metric to score
-    score = 'model.test_cfg.rcnn.score_thr=0.0' if 'rcnn' in name else 'model.test_cfg.score_thr=0.0'
     run_tool('tools/train.py', osp.join(SEPC_DIR, name), '--work-dir', str(tmp_path), '--cfg-options', *TINY,
-             score)
-    log = open(glob.glob(str(tmp_path / '*' / '*.log'))[0]).read()
-    assert 'Iter(train) [4/4]' in log and 'coco/bbox_mAP' in log
-    assert osp.exists(tmp_path / 'iter_4.pth')
+             _score_thr_zero(name))
+    _assert_trained_and_evaluated(str(tmp_path), 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', [n for n in COCO + TWO_STAGE if 'coco' in n])
+def test_coco_config_trains_and_evaluates_on_embedded_data(name, tmp_path):
+    """The COCO configs' models, heads and schedules' optimisers on the embedded `shapes` data
+    (COCO and pretrained weights are not on these machines): one iteration, then evaluation."""
+    small = tmp_path / 'cfg.py'
+    on_embedded_data(osp.join('configs', 'sepc', name), DEMO_CFG, small)
+    run_tool('tools/train.py', str(small), '--work-dir', str(tmp_path / 'run'), '--cfg-options', *ONE_ITER,
+             _score_thr_zero(name))
+    _assert_trained_and_evaluated(str(tmp_path / 'run'), 1)
