@@ -18,6 +18,9 @@ SHAPES = (['retinanet_r18_fpn_shapes.py', 'retinanet_r18_fpn_no-gn_shapes.py', '
            'atss_r18_fpn_ibn-pconv-plain_4conv_shapes.py', 'atss_r18_fpn_gn-pconv_shapes.py']
           + [f'{det}_r18_fpn_{v}_shapes.py' for det in ('retinanet', 'atss') for v in VARIANTS])
 TWO_STAGE = ['faster-rcnn_r50_fpn_pconv_1x_coco.py', 'faster-rcnn_r18_fpn_pconv_shapes.py', 'faster-rcnn_r18_fpn_shapes.py']
+ALL = COCO + SHAPES + TWO_STAGE
+ON_COCO = [n for n in ALL if n.endswith('_coco.py')]
+ON_SHAPES = [n for n in ALL if n.endswith('_shapes.py')]
 
 
 def load(name):
@@ -26,7 +29,7 @@ def load(name):
 
 def test_config_list_is_complete():
     found = {osp.basename(p) for p in glob.glob(osp.join(SEPC_DIR, '*.py'))}
-    assert found == set(COCO + SHAPES + TWO_STAGE)
+    assert found == set(ALL) == set(ON_COCO + ON_SHAPES)
 
 
 @pytest.mark.parametrize('name', COCO)
@@ -84,7 +87,7 @@ def _random_batch(n=2, size=128):
     return torch.randn(n, 3, size, size), samples
 
 
-@pytest.mark.parametrize('name', COCO + SHAPES + TWO_STAGE)
+@pytest.mark.parametrize('name', ALL)
 def test_builds_and_one_loss_step(name):
     import mmdet_ext  # noqa: F401
     from mmdet.registry import MODELS
@@ -117,7 +120,7 @@ def _assert_trained_and_evaluated(work_dir, iters):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name', [n for n in SHAPES + TWO_STAGE if 'coco' not in n])
+@pytest.mark.parametrize('name', ON_SHAPES)
 def test_shapes_config_trains_and_evaluates(name, tmp_path):
     run_tool('tools/train.py', osp.join(SEPC_DIR, name), '--work-dir', str(tmp_path), '--cfg-options', *TINY,
              _score_thr_zero(name))
@@ -125,7 +128,7 @@ def test_shapes_config_trains_and_evaluates(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name', [n for n in COCO + TWO_STAGE if 'coco' in n])
+@pytest.mark.parametrize('name', ON_COCO)
 def test_coco_config_trains_and_evaluates_on_embedded_data(name, tmp_path):
     """The COCO configs' models, heads and schedules' optimisers on the embedded `shapes` data
     (COCO and pretrained weights are not on these machines): one iteration, then evaluation."""
