@@ -129,6 +129,20 @@ def fill_object(rng: np.random.Generator, canvas: np.ndarray, x0: int, y0: int,
     blend(canvas, x0, y0, alpha_u8, fill)
 
 
+def paint_polygon(rng: np.random.Generator, canvas: np.ndarray, poly: np.ndarray,
+                  placer: 'Placer') -> bool:
+    """Rasterise ``poly`` and, if ``placer`` accepts it, fill it in a colour that stands out
+    from the background under it. Returns whether the object was painted."""
+    crop = polygon_mask(poly, canvas.shape[0], canvas.shape[1])
+    if crop is None or not placer.try_place(*crop):
+        return False
+    x0, y0, alpha = crop
+    local = canvas[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]]
+    background = local[alpha >= 128].mean(axis=0)
+    fill_object(rng, canvas, x0, y0, alpha, pick_colour(rng, background))
+    return True
+
+
 def draw_distractors(rng: np.random.Generator, canvas: np.ndarray, count: int,
                      max_radius: float, min_radius: float = 1.0) -> None:
     """Small random dots / blobs (radius ``min_radius..max_radius``) that are not objects."""

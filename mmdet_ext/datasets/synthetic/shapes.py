@@ -21,8 +21,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .draw import (Placer, box_iou, draw_distractors, ellipse_polygon, fill_object, pick_colour,
-                   polygon_mask, rect_polygon, textured_background, triangle_polygon, write_png)
+from .draw import (Placer, box_iou, draw_distractors, ellipse_polygon, paint_polygon, rect_polygon,
+                   textured_background, triangle_polygon, write_png)
 
 CLASSES = ('rectangle', 'ellipse', 'triangle')
 CATEGORIES = [dict(id=i + 1, name=n, supercategory='shape') for i, n in enumerate(CLASSES)]
@@ -64,13 +64,8 @@ def render_shapes_image(rng: np.random.Generator, img_size: int = 256,
                 poly = ellipse_polygon(x0 + bw / 2, y0 + bh / 2, bw / 2, bh / 2)
             else:
                 poly = triangle_polygon(rng, x0, y0, bw, bh)
-            crop = polygon_mask(poly, h, w)
-            if crop is None or not placer.try_place(*crop):
+            if not paint_polygon(rng, canvas, poly, placer):
                 continue
-            cx0, cy0, alpha = crop
-            local = canvas[cy0:cy0 + alpha.shape[0], cx0:cx0 + alpha.shape[1]]
-            bg = local[alpha >= 128].mean(axis=0)
-            fill_object(rng, canvas, cx0, cy0, alpha, pick_colour(rng, bg))
             boxes.append(box)
             objects.append((cls, box))
             break

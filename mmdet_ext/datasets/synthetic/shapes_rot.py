@@ -28,8 +28,8 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .draw import (Placer, arrow_polygon, draw_distractors, ellipse_polygon, fill_object,
-                   obb_polygon, pick_colour, polygon_mask, textured_background, write_png)
+from .draw import (Placer, arrow_polygon, draw_distractors, ellipse_polygon, obb_polygon,
+                   paint_polygon, textured_background, write_png)
 
 CLASSES = ('rectangle', 'ellipse', 'arrow')
 DATASET_TAG = 2
@@ -92,13 +92,8 @@ def render_rot_image(rng: np.random.Generator, img_size: int = 256, dense: bool 
                                    n=24 if dense else 48)
         else:
             poly = arrow_polygon(rng, cx, cy, long_side, short_side, theta)
-        crop = polygon_mask(poly, h, w)
-        if crop is None or not placer.try_place(*crop):
+        if not paint_polygon(rng, canvas, poly, placer):
             continue
-        x0, y0, alpha = crop
-        local = canvas[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]]
-        bg = local[alpha >= 128].mean(axis=0)
-        fill_object(rng, canvas, x0, y0, alpha, pick_colour(rng, bg))
         objects.append((cls, obb_polygon(cx, cy, long_side, short_side, theta)))
         cls = int(rng.integers(len(CLASSES)))
     return canvas, objects
