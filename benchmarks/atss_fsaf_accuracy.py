@@ -58,7 +58,7 @@ def main():
     parser.add_argument('--seed', type=int, help="instead of the configs' seed 0")
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_atss_fsaf'))
     args = parser.parse_args()
-    from demo_accuracy import train_and_score  # the demo benchmark's runner: fresh work dir, timed
+    from demo_accuracy import train_and_record  # the demo benchmark's runner: fresh work dir, timed
     runs = RUNS + (REFERENCES if args.with_references else [])
     if args.only:
         wanted = set(args.only.split(','))
@@ -71,16 +71,9 @@ def main():
     for name, config, metric in runs:
         if args.seed is not None:
             name = f'{name}_seed{args.seed}'
-        final, best, minutes, curve = train_and_score(config, metric, osp.join(args.work_root, name), args.seed)
-        print(f'{name:14s} {config}: final {metric} {final:.3f} (best {best:.3f}) in {minutes:.1f} min; '
-              f'curve {curve}', flush=True)
-        summary.update({f'{name}_metric': round(final, 4), f'{name}_best': round(best, 4),
-                        f'{name}_minutes': round(minutes, 1)})
-        with open(osp.join(args.work_root, 'results.jsonl'), 'a') as f:
-            f.write(json.dumps(dict(name=name, config=config, metric=metric, final=final, best=best,
-                                    minutes=minutes, curve=curve,
-                                    # CPU runs repeat bit for bit only with the same thread count
-                                    omp_num_threads=os.environ.get('OMP_NUM_THREADS'))) + '\n')
+        # CPU runs repeat bit for bit only with the same thread count: record it
+        summary.update(train_and_record(name, config, metric, args.work_root, seed=args.seed,
+                                        omp_num_threads=os.environ.get('OMP_NUM_THREADS')))
     print(json.dumps(summary))
 
 

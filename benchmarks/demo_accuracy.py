@@ -40,6 +40,23 @@ def train_and_score(config: str, metric: str, work_dir: str, seed=None):
     return scores[-1], max(scores), minutes, [(r.get('step'), r[metric]) for r in val if metric in r]
 
 
+def train_and_record(name: str, config: str, metric: str, work_root: str, *, cfg_path: str = None,
+                     run_dir: str = None, seed=None, **record) -> dict:
+    """The accuracy benchmarks' bookkeeping around :func:`train_and_score`: train ``cfg_path``
+    (default ``config``) into ``<work_root>/<run_dir or name>``, print one line, append the run
+    (plus ``seed`` and ``record``) to ``<work_root>/results.jsonl`` so a long session keeps what it
+    has, and return the summary keys ``<name>_metric``, ``<name>_best``, ``<name>_minutes``."""
+    final, best, minutes, curve = train_and_score(cfg_path or config, metric,
+                                                  osp.join(work_root, run_dir or name), seed)
+    print(f'{name:16s} {config}: final {metric} {final:.3f} (best {best:.3f}) in {minutes:.1f} min; '
+          f'curve {curve}', flush=True)
+    with open(osp.join(work_root, 'results.jsonl'), 'a') as f:
+        f.write(json.dumps(dict(name=name, config=config, metric=metric, final=final, best=best,
+                                minutes=minutes, curve=curve, seed=seed, **record)) + '\n')
+    return {f'{name}_metric': round(final, 4), f'{name}_best': round(best, 4),
+            f'{name}_minutes': round(minutes, 1)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--only', choices=sorted(RUNS))

@@ -70,7 +70,7 @@ def main():
                         help="AdamW lr for every run (0 = the configs' 1e-3, the demo's; the paper's is 2e-4)")
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_plain_detr'))
     args = parser.parse_args()
-    from demo_accuracy import train_and_score  # the demo benchmark's runner: fresh work dir, timed
+    from demo_accuracy import train_and_record  # the demo benchmark's runner: fresh work dir, timed
     os.makedirs(args.work_root, exist_ok=True)
     summary = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,15 +79,9 @@ def main():
                 continue
             cfg_path = with_budget(config, args.iters, args.seed, tmp, args.lr)
             run_dir = name if not args.lr else f'{name}_lr{args.lr:g}'
-            final, best, minutes, curve = train_and_score(cfg_path, METRIC, osp.join(args.work_root, run_dir))
-            print(f'{name:7s} {config}: final {METRIC} {final:.3f} (best {best:.3f}) in {minutes:.1f} min; '
-                  f'curve {curve}', flush=True)
-            summary.update({f'{name}_metric': round(final, 4), f'{name}_best': round(best, 4),
-                            f'{name}_minutes': round(minutes, 1)})
-            with open(osp.join(args.work_root, 'results.jsonl'), 'a') as f:
-                f.write(json.dumps(dict(name=name, config=config, metric=METRIC, final=final, best=best,
-                                        minutes=minutes, curve=curve, iters=args.iters or 700,
-                                        seed=args.seed, lr=args.lr or None)) + '\n')
+            summary.update(train_and_record(name, config, METRIC, args.work_root, cfg_path=cfg_path,
+                                            run_dir=run_dir, seed=args.seed, iters=args.iters or 700,
+                                            lr=args.lr or None))
     if 'boxrpb_metric' in summary and 'plain_metric' in summary:
         summary['boxrpb_minus_plain'] = round(summary['boxrpb_metric'] - summary['plain_metric'], 4)
     if 'reparam_metric' in summary and 'boxrpb_metric' in summary:

@@ -78,7 +78,7 @@ def main():
     parser.add_argument('--seed', type=int, help="instead of the configs' seed 0 (names get _seed<N>)")
     parser.add_argument('--work-root', default=osp.join(ROOT, 'work_dirs', 'bench_sepc'))
     args = parser.parse_args()
-    from demo_accuracy import train_and_score  # the demo benchmark's runner: fresh work dir, timed
+    from demo_accuracy import train_and_record  # the demo benchmark's runner: fresh work dir, timed
     runs = RUNS
     if args.only:
         wanted = set(args.only.split(','))
@@ -92,14 +92,8 @@ def main():
         runs = [(f'{name}_seed{args.seed}', config) for name, config in runs]
     for name, config in runs:
         cfg_path = shortened(config, args.iters, args.work_root) if args.iters else config
-        final, best, minutes, curve = train_and_score(cfg_path, METRIC, osp.join(args.work_root, name), args.seed)
-        print(f'{name:16s} {config}: final {METRIC} {final:.3f} (best {best:.3f}) in {minutes:.1f} min; '
-              f'curve {curve}', flush=True)
-        summary.update({f'{name}_metric': round(final, 4), f'{name}_best': round(best, 4),
-                        f'{name}_minutes': round(minutes, 1)})
-        with open(osp.join(args.work_root, 'results.jsonl'), 'a') as f:
-            f.write(json.dumps(dict(name=name, config=config, metric=METRIC, final=final, best=best,
-                                    minutes=minutes, curve=curve, iters=args.iters or 700)) + '\n')
+        summary.update(train_and_record(name, config, METRIC, args.work_root, cfg_path=cfg_path, seed=args.seed,
+                                        iters=args.iters or 700))
     for name, _ in runs:
         base = name.split('_')[0] + '_baseline' + (f'_seed{args.seed}' if args.seed is not None else '')
         if name != base and f'{base}_metric' in summary:
