@@ -12,7 +12,7 @@ iterations, batch 8, validation every 100) unless ``--iters`` shortens it (smoke
   reparam  configs/plain_detr/plain_detr_r18_shapes_reparam.py  BoxRPB + box re-parameterisation
            (optional row: only with ``--reparam`` or ``--only reparam``)
 
-All runs use the runtime's default seed handling with ``randomness.seed=0``. Each finished run
+Every run is trained with ``randomness.seed`` = ``--seed`` (default 0). Each finished run
 is appended to ``<work-root>/results.jsonl``; the last printed line is one JSON object with
 ``<name>_metric`` (final bbox mAP@0.5 on `shapes` val), ``<name>_best``, ``<name>_minutes``,
 ``boxrpb_minus_plain`` and, when both ran, ``reparam_minus_boxrpb``. Two CPU cores: about
@@ -38,12 +38,11 @@ OPTIONAL = {'reparam'}
 METRIC = 'coco/bbox_mAP_50'
 
 
-def with_budget(config: str, iters: int, seed: int, out_dir: str, lr: float = 0.0) -> str:
-    """``config`` with a fixed seed, (when ``iters``) an ``iters``-iteration schedule and (when
-    ``lr``) another AdamW learning rate."""
+def with_budget(config: str, iters: int, out_dir: str, lr: float = 0.0) -> str:
+    """``config`` with (when ``iters``) an ``iters``-iteration schedule and (when ``lr``) another
+    AdamW learning rate. The seed is set by ``train_and_record``."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(ROOT, config))
-    cfg.randomness = dict(seed=seed, deterministic=False)
     if lr:
         cfg.optim_wrapper.optimizer.lr = lr
     if iters:
@@ -77,7 +76,7 @@ def main():
         for name, config in RUNS:
             if (args.only and name != args.only) or (not args.only and name in OPTIONAL and not args.reparam):
                 continue
-            cfg_path = with_budget(config, args.iters, args.seed, tmp, args.lr)
+            cfg_path = with_budget(config, args.iters, tmp, args.lr)
             run_dir = name if not args.lr else f'{name}_lr{args.lr:g}'
             summary.update(train_and_record(name, config, METRIC, args.work_root, cfg_path=cfg_path,
                                             run_dir=run_dir, seed=args.seed, iters=args.iters or 700,

@@ -54,3 +54,26 @@ def test_results_accumulate_across_invocations(fake_training, tmp_path, monkeypa
                  monkeypatch, capsys)
     names = [json.loads(line)['name'] for line in (tmp_path / 'results.jsonl').read_text().splitlines()]
     assert names == ['fsaf_mmdet_seed1', 'fsaf_mmdet_seed2']
+
+
+def test_plain_detr_seed_goes_to_training_once(fake_training, tmp_path, monkeypatch, capsys):
+    """Plain-DETR trains a budget copy of the config; the seed reaches training through
+    train_and_score (not written into the copy as well) and is recorded."""
+    import demo_accuracy
+    fake, texts = demo_accuracy.train_and_score, []
+
+    def reading_fake(config, *args):
+        with open(config) as f:  # the budget copy exists only during the run
+            texts.append(f.read())
+        return fake(config, *args)
+
+    monkeypatch.setattr(demo_accuracy, 'train_and_score', reading_fake)
+    summary = run_main('plain_detr_accuracy.py', ['--only', 'plain', '--seed', '3', '--work-root', str(tmp_path)],
+                       monkeypatch, capsys)
+    [call] = fake_training
+    assert 'randomness' not in texts[0]
+    assert osp.basename(call['config']) == 'plain_detr_r18_shapes_no_rpb.py' and call['seed'] == 3
+    assert call['work_dir'] == str(tmp_path / 'plain')
+    assert summary['plain_metric'] == 0.5 and summary['iters'] == 700
+    [record] = [json.loads(line) for line in (tmp_path / 'results.jsonl').read_text().splitlines()]
+    assert record['seed'] == 3 and record['config'] == 'configs/plain_detr/plain_detr_r18_shapes_no_rpb.py'
